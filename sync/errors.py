@@ -1,0 +1,132 @@
+"""Errors, sorted by what the caller does about them.
+
+::
+
+    HubsyncError                    root; the class docstring is the default message
+    +-- ConfigurationError          fix the settings; the CLI exits 2
+    +-- SyncError                   raised while applying an event; the worker classifies
+    |   +-- RetryableError          reschedule with backoff (5xx, timeouts, rate limits)
+    |   |   +-- RateLimited         wait out the window the policy names
+    |   +-- PermanentError          dead-letter for an operator (auth, validation, mapping)
+    |   |   +-- MappingError        the mapping or an event's fields are wrong
+    |   +-- SubjectAbsent           nothing to do: done, with a note
+    +-- LedgerError                 the ledger refused or could not do it
+        +-- SchemaOutdated          run ``hubsync db upgrade``
+        +-- EventNotFound           no such event
+        +-- InvalidTransition       the event is not in a state that allows this
+        +-- LeaseLost               another worker holds (or took over) the event
+        +-- PayloadScrubbed         the personal data is gone (retention or erasure)
+
+Messages never carry personal data: ids, field names, statuses and
+HubSpot correlation ids only. Library exceptions are translated at the edge
+with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+
+class HubsyncError(Exception):
+    """hubsync failed."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+
+class ConfigurationError(HubsyncError):
+    """The configuration is invalid."""
+
+    def __init__(self, message: str | None = None, problems: list[str] | None = None) -> None:
+        self.problems = problems or []
+        super().__init__(message)
+
+
+class SyncError(HubsyncError):
+    """Applying an event failed.
+
+    ``http_status`` and ``correlation_id`` come from HubSpot or the register
+    when there was an answer; ``code`` is a short stable identifier.
+    """
+
+    code = "sync_error"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        http_status: int | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        self.http_status = http_status
+        self.correlation_id = correlation_id
+
+
+class RetryableError(SyncError):
+    """A transient failure; the event is rescheduled with backoff."""
+
+    code = "retryable"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        http_status: int | None = None,
+        correlation_id: str | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(
+            message, code=code, http_status=http_status, correlation_id=correlation_id
+        )
+        self.retry_after_s = retry_after_s
+
+
+class RateLimited(RetryableError):
+    """HubSpot's rate limit was reached; the event waits for the window to reset."""
+
+    code = "rate_limited"
+
+
+class PermanentError(SyncError):
+    """A failure that repeating will not fix; the event is dead-lettered."""
+
+    code = "permanent"
+
+
+class MappingError(PermanentError):
+    """The mapping or the event's fields are wrong."""
+
+    code = "mapping_error"
+
+
+class SubjectAbsent(SyncError):
+    """The subject does not exist where the effect was to be applied; nothing to do."""
+
+    code = "subject_absent"
+
+
+class LedgerError(HubsyncError):
+    """The ledger could not do what was asked."""
+
+
+class SchemaOutdated(LedgerError):
+    """The ledger's schema is older than this hubsync; run `hubsync db upgrade`."""
+
+
+class EventNotFound(LedgerError):
+    """No such event."""
+
+
+class InvalidTransition(LedgerError):
+    """The event is not in a state that allows this."""
+
+
+class LeaseLost(LedgerError):
+    """The event's lease is held by another worker or has expired."""
+
+
+class PayloadScrubbed(LedgerError):
+    """The event's personal data has been scrubbed."""

@@ -1,0 +1,110 @@
+"""Schema versions of the ledger, one list of statements per version.
+
+Statements are written once for both backends; ``{serial}``, ``{float}`` and
+``{bigint}`` become each dialect's type. A ledger created fresh gets every
+version at once; an older one is brought forward by ``hubsync db upgrade``.
+Never edit a released version: add a new one.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        """CREATE TABLE events (
+            seq {serial} PRIMARY KEY,
+            origin TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            direction TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            subject_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            occurred_at {float} NOT NULL,
+            received_at {float} NOT NULL,
+            due_at {float} NOT NULL,
+            next_attempt_at {float} NOT NULL,
+            field_names TEXT NOT NULL,
+            payload TEXT,
+            lease_owner TEXT,
+            lease_until {float},
+            last_error TEXT,
+            note TEXT,
+            finished_at {float},
+            scrubbed_at {float},
+            due_extended_days INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (origin, event_id)
+        )""",
+        "CREATE INDEX events_ready ON events (state, next_attempt_at, seq)",
+        "CREATE INDEX events_subject ON events (subject_id, state, occurred_at, seq)",
+        "CREATE INDEX events_event_id ON events (event_id)",
+        "CREATE INDEX events_finished ON events (finished_at)",
+        """CREATE TABLE subjects (
+            subject_id TEXT PRIMARY KEY,
+            email TEXT,
+            erasure TEXT,
+            erasure_at {float},
+            updated_at {float} NOT NULL
+        )""",
+        """CREATE TABLE subject_contacts (
+            subject_id TEXT NOT NULL,
+            contact_id TEXT NOT NULL,
+            linked_at {float} NOT NULL,
+            PRIMARY KEY (subject_id, contact_id)
+        )""",
+        "CREATE INDEX subject_contacts_contact ON subject_contacts (contact_id)",
+        """CREATE TABLE suppression (
+            digest TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            added_at {float} NOT NULL,
+            lifted_at {float},
+            lift_reason TEXT
+        )""",
+        """CREATE TABLE webhook_receipts (
+            receipt_key TEXT PRIMARY KEY,
+            received_at {float} NOT NULL,
+            expires_at {float} NOT NULL
+        )""",
+        "CREATE INDEX webhook_receipts_expiry ON webhook_receipts (expires_at)",
+        """CREATE TABLE audit_log (
+            seq {bigint} PRIMARY KEY,
+            at {float} NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            direction TEXT NOT NULL,
+            system TEXT NOT NULL,
+            subject_pseudonym TEXT,
+            kind TEXT,
+            event_id TEXT,
+            outcome TEXT NOT NULL,
+            field_names TEXT NOT NULL,
+            data_categories TEXT NOT NULL,
+            http_status INTEGER,
+            correlation_id TEXT,
+            attempt INTEGER,
+            detail TEXT,
+            prev_hash TEXT NOT NULL,
+            row_hash TEXT NOT NULL
+        )""",
+        """CREATE TABLE audit_head (
+            id INTEGER PRIMARY KEY,
+            seq {bigint} NOT NULL,
+            row_hash TEXT NOT NULL
+        )""",
+    ],
+    2: [
+        # Rate-limit budgets shared by every worker on the ledger: one token
+        # bucket per name (HubSpot's 10-second window, its daily limit, search).
+        """CREATE TABLE rate_buckets (
+            name TEXT PRIMARY KEY,
+            tokens {float} NOT NULL,
+            updated_at {float} NOT NULL,
+            blocked_until {float} NOT NULL DEFAULT 0
+        )""",
+    ],
+}
+
+LATEST_VERSION = max(MIGRATIONS)
+
+SCHEMA_VERSION_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at {float} NOT NULL)"
+)

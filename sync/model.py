@@ -1,0 +1,251 @@
+"""Values only: the event envelope, its kinds and states, and the ids of each system.
+
+Everything here is an immutable value with no behaviour that touches the
+outside world. The same lower_snake strings are used in code, the database,
+JSON, logs, metrics and the CLI.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NewType
+
+SubjectId = NewType("SubjectId", str)
+"""The register's id of a data subject (a customer)."""
+
+HubSpotContactId = NewType("HubSpotContactId", str)
+"""A HubSpot contact's object id (several per subject after merges)."""
+
+EventId = NewType("EventId", str)
+"""An event's id, unique per origin."""
+
+
+class EventKind(enum.StrEnum):
+    """What a data subject's request asks for (DESIGN.md section 2)."""
+
+    ERASURE = "erasure"
+    RECTIFICATION = "rectification"
+    MARKETING_OPT_OUT = "marketing_opt_out"
+    MARKETING_OPT_IN = "marketing_opt_in"
+    RESTRICTION = "restriction"
+    RESTRICTION_LIFTED = "restriction_lifted"
+    ACCESS = "access"
+
+
+class Origin(enum.StrEnum):
+    """Where an event came from."""
+
+    REGISTER = "register"
+    HUBSPOT = "hubspot"
+    OPERATOR = "operator"
+
+
+class Direction(enum.StrEnum):
+    """Which system the event's effect is applied to."""
+
+    TO_HUBSPOT = "to_hubspot"
+    TO_REGISTER = "to_register"
+
+
+class EventState(enum.StrEnum):
+    """Where an event stands in the ledger."""
+
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"
+    SKIPPED = "skipped"
+
+
+FINISHED_STATES = frozenset({EventState.DONE, EventState.SUPERSEDED, EventState.SKIPPED})
+"""States an event never leaves (``failed`` can be replayed, so it is not here)."""
+
+OPEN_STATES = frozenset({EventState.PENDING, EventState.IN_PROGRESS, EventState.FAILED})
+"""States that still count against the subject's deadline."""
+
+KINDS_ALLOWED_AFTER_ERASURE = frozenset({EventKind.ERASURE, EventKind.ACCESS})
+"""Kinds accepted for a subject that is erased or being erased."""
+
+
+class ErrorClass(enum.StrEnum):
+    """What the caller does about a failure (DESIGN.md section 7)."""
+
+    RETRYABLE = "retryable"
+    PERMANENT = "permanent"
+    SUBJECT_ABSENT = "subject_absent"
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One data-subject request as every intake normalises it (DESIGN.md section 6).
+
+    ``email``, ``changes`` (register field name -> new value) and
+    ``legal_basis`` are personal data: they live only in the ledger's payload
+    and are scrubbed when no longer needed. Everything else is safe to show.
+    """
+
+    event_id: EventId
+    kind: EventKind
+    subject_id: SubjectId
+    occurred_at: datetime
+    email: str | None = None
+    changes: dict[str, Any] = field(default_factory=dict)
+    subscription_ids: tuple[str, ...] = ()
+    legal_basis: str | None = None
+    reference: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        """The personal part of the envelope, as stored (and later scrubbed)."""
+        return {
+            "email": self.email,
+            "changes": dict(self.changes),
+            "subscription_ids": list(self.subscription_ids),
+            "legal_basis": self.legal_basis,
+            "reference": self.reference,
+        }
+
+    def field_names(self) -> tuple[str, ...]:
+        """Names of the fields the event touches; names are never personal data."""
+        names = sorted(self.changes)
+        if self.email is not None and "email" not in names:
+            names.insert(0, "email")
+        return tuple(names)
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An envelope on its way into the ledger, with where it came from and goes."""
+
+    envelope: Envelope
+    origin: Origin
+    direction: Direction
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """What the ledger keeps of a failure: never a body, an email or a value.
+
+    ``code`` is a short stable identifier such as ``http_503`` or
+    ``mapping_unknown_field``; ``detail`` is a safe sentence built only from
+    field names, ids and statuses.
+    """
+
+    error_class: ErrorClass
+    code: str
+    http_status: int | None = None
+    correlation_id: str | None = None
+    detail: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form, as stored and shown."""
+        return {
+            "class": self.error_class.value,
+            "code": self.code,
+            "http_status": self.http_status,
+            "correlation_id": self.correlation_id,
+            "detail": self.detail,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ErrorInfo:
+        """Inverse of :meth:`as_dict`."""
+        return cls(
+            error_class=ErrorClass(data["class"]),
+            code=str(data["code"]),
+            http_status=data.get("http_status"),
+            correlation_id=data.get("correlation_id"),
+            detail=data.get("detail"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as the ledger holds it.
+
+    ``payload`` is ``None`` once scrubbed. ``seq`` is the ledger's own
+    monotonically increasing key; ``(origin, event_id)`` is the caller's.
+    """
+
+    seq: int
+    event_id: EventId
+    origin: Origin
+    direction: Direction
+    kind: EventKind
+    subject_id: SubjectId
+    state: EventState
+    attempts: int
+    occurred_at: datetime
+    received_at: datetime
+    due_at: datetime
+    next_attempt_at: datetime
+    field_names: tuple[str, ...]
+    payload: dict[str, Any] | None
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    last_error: ErrorInfo | None = None
+    note: str | None = None
+    finished_at: datetime | None = None
+    scrubbed_at: datetime | None = None
+    due_extended_days: int = 0
+
+    def envelope(self) -> Envelope:
+        """Rebuild the envelope; raises ``PayloadScrubbed`` if the payload is gone."""
+        from sync.errors import PayloadScrubbed
+
+        if self.payload is None:
+            raise PayloadScrubbed(f"event {self.event_id} has no payload any more")
+        p = self.payload
+        return Envelope(
+            event_id=self.event_id,
+            kind=self.kind,
+            subject_id=self.subject_id,
+            occurred_at=self.occurred_at,
+            email=p.get("email"),
+            changes=dict(p.get("changes") or {}),
+            subscription_ids=tuple(p.get("subscription_ids") or ()),
+            legal_basis=p.get("legal_basis"),
+            reference=p.get("reference"),
+        )
+
+    def public(self) -> dict[str, Any]:
+        """The event without personal data, as ``events show --json`` prints it."""
+        return {
+            "event_id": self.event_id,
+            "kind": self.kind.value,
+            "origin": self.origin.value,
+            "direction": self.direction.value,
+            "subject_id": self.subject_id,
+            "state": self.state.value,
+            "attempts": self.attempts,
+            "field_names": list(self.field_names),
+            "received_at": _iso(self.received_at),
+            "occurred_at": _iso(self.occurred_at),
+            "due_at": _iso(self.due_at),
+            "next_attempt_at": _iso(self.next_attempt_at),
+            "finished_at": _iso(self.finished_at),
+            "last_error": self.last_error.as_dict() if self.last_error else None,
+            "note": self.note,
+            "scrubbed": self.payload is None,
+            "due_extended_days": self.due_extended_days,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    """The ledger's answer to one submitted event."""
+
+    event_id: EventId
+    origin: Origin
+    state: EventState
+    duplicate: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form, as ``submit --json`` prints it."""
+        return {"event_id": self.event_id, "state": self.state.value, "duplicate": self.duplicate}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
