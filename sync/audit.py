@@ -14,7 +14,7 @@ import hmac
 import json
 import unicodedata
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -53,6 +53,10 @@ class AuditEntry:
     correlation_id: str | None = None
     attempt: int | None = None
     detail: str | None = None
+
+
+EXPORT_FIELDS = ["seq", *(f.name for f in fields(AuditEntry)), "prev_hash", "row_hash"]
+"""Columns of an audit export, in order."""
 
 
 @dataclass(frozen=True, slots=True)

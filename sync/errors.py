@@ -4,6 +4,7 @@
 
     HubsyncError                    root; the class docstring is the default message
     +-- ConfigurationError          fix the settings; the CLI exits 2
+    +-- InvalidEvent                fix the input (nothing was stored); the CLI exits 2
     +-- SyncError                   raised while applying an event; the worker classifies
     |   +-- RetryableError          reschedule with backoff (5xx, timeouts, rate limits)
     |   |   +-- RateLimited         wait out the window the policy names
@@ -34,6 +35,14 @@ class HubsyncError(Exception):
 
 class ConfigurationError(HubsyncError):
     """The configuration is invalid."""
+
+    def __init__(self, message: str | None = None, problems: list[str] | None = None) -> None:
+        self.problems = problems or []
+        super().__init__(message)
+
+
+class InvalidEvent(HubsyncError):
+    """The event is not valid; nothing was stored."""
 
     def __init__(self, message: str | None = None, problems: list[str] | None = None) -> None:
         self.problems = problems or []
@@ -78,9 +87,7 @@ class RetryableError(SyncError):
         correlation_id: str | None = None,
         retry_after_s: float | None = None,
     ) -> None:
-        super().__init__(
-            message, code=code, http_status=http_status, correlation_id=correlation_id
-        )
+        super().__init__(message, code=code, http_status=http_status, correlation_id=correlation_id)
         self.retry_after_s = retry_after_s
 
 

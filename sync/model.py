@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NewType
 
+from sync.errors import PayloadScrubbed
+
 SubjectId = NewType("SubjectId", str)
 """The register's id of a data subject (a customer)."""
 
@@ -193,8 +195,6 @@ class StoredEvent:
 
     def envelope(self) -> Envelope:
         """Rebuild the envelope; raises ``PayloadScrubbed`` if the payload is gone."""
-        from sync.errors import PayloadScrubbed
-
         if self.payload is None:
             raise PayloadScrubbed(f"event {self.event_id} has no payload any more")
         p = self.payload

@@ -101,6 +101,13 @@ class AuditSettings(_Section):
 
     pseudonym_key: SecretStr | None = None
 
+    @field_validator("pseudonym_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
+
 
 class RegisterSettings(_Section):
     """``[register]``: the controller's register (``sql`` or ``http``)."""
@@ -182,19 +189,6 @@ with warnings.catch_warnings():
         ) -> tuple[PydanticBaseSettingsSource, ...]:
             """Init arguments, then the environment, then the TOML file."""
             return (init_settings, env_settings, _FileSource(settings_cls))
-
-        def pseudonym_key(self) -> bytes:
-            """The audit pseudonym key, or a ConfigurationError naming the variable to set."""
-            key = self.audit.pseudonym_key
-            if key is None or not key.get_secret_value():
-                raise ConfigurationError(
-                    "[audit] pseudonym_key is not set: set HUBSYNC_AUDIT__PSEUDONYM_KEY "
-                    "(at least 16 characters) in the environment"
-                )
-            value = key.get_secret_value().encode()
-            if len(value) < 16:
-                raise ConfigurationError("[audit] pseudonym_key must be at least 16 characters")
-            return value
 
 
 def config_path(explicit: str | Path | None, environ: dict[str, str] | None = None) -> Path | None:

@@ -106,5 +106,6 @@ MIGRATIONS: dict[int, list[str]] = {
 LATEST_VERSION = max(MIGRATIONS)
 
 SCHEMA_VERSION_TABLE = (
-    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at {float} NOT NULL)"
+    "CREATE TABLE IF NOT EXISTS schema_version "
+    "(version INTEGER NOT NULL, applied_at {float} NOT NULL)"
 )

@@ -15,10 +15,17 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
-from sync.audit import GENESIS_HASH, AuditBuilder, AuditEntry, AuditRow, chain_hash, verify_chain
-from sync.audit import VerifyResult as VerifyResult
+from sync.audit import (
+    GENESIS_HASH,
+    AuditBuilder,
+    AuditEntry,
+    AuditRow,
+    VerifyResult,
+    chain_hash,
+    verify_chain,
+)
 from sync.deadlines import MAX_EXTENSION_DAYS, due_at
 from sync.errors import EventNotFound, InvalidTransition, LeaseLost, SchemaOutdated
 from sync.ledger.schema import LATEST_VERSION, MIGRATIONS, SCHEMA_VERSION_TABLE
@@ -54,7 +61,8 @@ SUBJECT_ERASED = "subject_erased"
 class Cursor(Protocol):
     """The part of a DB-API cursor the ledger uses (sqlite3 and psycopg both fit)."""
 
-    rowcount: int
+    @property
+    def rowcount(self) -> int: ...
 
     def execute(self, sql: Any, params: Any = ..., /) -> Any: ...
     def executemany(self, sql: Any, params: Any, /) -> Any: ...
@@ -178,7 +186,7 @@ class SqlLedger(ABC):
     """
 
     placeholder = "?"
-    ddl_types: dict[str, str]
+    ddl_types: ClassVar[dict[str, str]]
     claim_lock_suffix = ""
 
     def __init__(self, *, max_attempts: int = 8) -> None:
@@ -366,9 +374,7 @@ class SqlLedger(ABC):
 
     # -- claiming ----------------------------------------------------------
 
-    def claim(
-        self, owner: str, limit: int, now: datetime, lease: timedelta
-    ) -> list[StoredEvent]:
+    def claim(self, owner: str, limit: int, now: datetime, lease: timedelta) -> list[StoredEvent]:
         """Lease up to ``limit`` ready events: at most one per subject, in order.
 
         An event is ready when it is pending, its next attempt is due, no
@@ -685,7 +691,8 @@ class SqlLedger(ABC):
                 cur,
                 "INSERT INTO subjects (subject_id, email, updated_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (subject_id) DO UPDATE SET "
-                "email = COALESCE(excluded.email, subjects.email), updated_at = excluded.updated_at",
+                "email = COALESCE(excluded.email, subjects.email), "
+                "updated_at = excluded.updated_at",
                 (subject_id, email, now_s),
             )
             for contact_id in contact_ids:
@@ -700,7 +707,8 @@ class SqlLedger(ABC):
         """What the ledger knows of a subject, or None."""
         with self._read() as cur:
             row = self._exec(
-                cur, "SELECT subject_id, email, erasure FROM subjects WHERE subject_id = ?",
+                cur,
+                "SELECT subject_id, email, erasure FROM subjects WHERE subject_id = ?",
                 (subject_id,),
             ).fetchone()
             contacts = self._exec(
@@ -855,7 +863,8 @@ class SqlLedger(ABC):
         now_s = ts(now)
         with self._tx() as cur:
             row = self._exec(
-                cur, "SELECT tokens, updated_at, blocked_until FROM rate_buckets WHERE name = ?",
+                cur,
+                "SELECT tokens, updated_at, blocked_until FROM rate_buckets WHERE name = ?",
                 (name,),
             ).fetchone()
             tokens, updated, blocked = (capacity, now_s, 0.0) if row is None else row
@@ -868,7 +877,11 @@ class SqlLedger(ABC):
         return 0.0
 
     def correct_bucket(
-        self, name: str, now: datetime, *, tokens: float | None = None,
+        self,
+        name: str,
+        now: datetime,
+        *,
+        tokens: float | None = None,
         blocked_until: datetime | None = None,
     ) -> None:
         """Correct a bucket from what HubSpot reported (remaining calls, or a 429's reset)."""
@@ -936,7 +949,7 @@ class SqlLedger(ABC):
         )
         return rows
 
-    def _lock_audit(self, cur: Cursor) -> None:
+    def _lock_audit(self, cur: Cursor) -> None:  # noqa: B027 - optional hook
         """Serialise appends to the chain (a no-op where the transaction already does)."""
 
     def audit_rows(self, since: datetime | None = None) -> Iterator[AuditRow]:

@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import ClassVar
 
 from sync.ledger.sql import Cursor, SqlLedger
 
@@ -20,7 +21,11 @@ BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another process's transa
 class SqliteLedger(SqlLedger):
     """A ledger in one SQLite file (``sqlite:///path``)."""
 
-    ddl_types = {"serial": "INTEGER", "bigint": "INTEGER", "float": "REAL"}
+    ddl_types: ClassVar[dict[str, str]] = {
+        "serial": "INTEGER",
+        "bigint": "INTEGER",
+        "float": "REAL",
+    }
 
     def __init__(self, path: str | Path, *, max_attempts: int = 8) -> None:
         super().__init__(max_attempts=max_attempts)

@@ -1,0 +1,547 @@
+"""The ``hubsync`` command: the operator's tool.
+
+Thin: parses arguments, calls ``sync.operator``, renders tables (rich) or
+one JSON document on stdout (``--json``). Exit codes: 0 ok, 1 a check or
+operation failed, 2 usage or configuration error. Nothing printed carries a
+payload: events are shown by id, kind, state and field names.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sys
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+import click
+import structlog
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from sync import bootstrap, logs
+from sync.audit import EXPORT_FIELDS, AuditRow
+from sync.errors import ConfigurationError, HubsyncError, InvalidEvent
+from sync.model import EventKind, EventState, Origin, StoredEvent
+from sync.operator import Operator, new_envelope
+from sync.settings import Settings, load_settings
+
+log = structlog.get_logger("hubsync.cli")
+
+KINDS = [k.value for k in EventKind]
+STATES = [s.value for s in EventState]
+ORIGINS = [o.value for o in Origin]
+RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass
+class CliState:
+    """What the commands share: options of the group, and whether output is JSON."""
+
+    config: str | None = None
+    actor: str | None = None
+    json: bool = False
+    _settings: Settings | None = None
+    _operator: Operator | None = None
+
+    def settings(self) -> Settings:
+        """Settings, loaded once; logging is configured from them."""
+        if self._settings is None:
+            self._settings = load_settings(self.config)
+            logs.configure(self._settings.logging.level, self._settings.logging.format)
+        return self._settings
+
+    def operator(self) -> Operator:
+        """The operator over the opened ledger."""
+        if self._operator is None:
+            self._operator = bootstrap.build_operator(self.settings(), actor=self.actor)
+        return self._operator
+
+
+pass_state = click.make_pass_decorator(CliState)
+json_option = click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+
+
+def _console() -> Console:
+    # Off a terminal rich would wrap tables at 80 columns and cut ids short.
+    return Console(width=None if sys.stdout.isatty() else 200)
+
+
+def _emit(state: CliState, as_json: bool, document: Any, human: Callable[[], None]) -> None:
+    state.json = as_json
+    if as_json:
+        click.echo(json.dumps(document, sort_keys=True, default=str))
+    else:
+        human()
+
+
+def parse_time(value: str, now: datetime | None = None) -> datetime:
+    """An ISO 8601 time (UTC when no zone is given) or an age such as ``30m``, ``24h``, ``7d``."""
+    match = RELATIVE.match(value.strip())
+    if match:
+        amount, unit = match.groups()
+        return (now or datetime.now(UTC)) - timedelta(seconds=float(amount) * UNITS[unit])
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            "use ISO 8601 (2026-11-27T10:00:00Z) or an age (24h, 7d)"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class TimeParam(click.ParamType):  # type: ignore[type-arg]
+    """A click parameter for :func:`parse_time`."""
+
+    name = "time"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> datetime:
+        """Parse, or fail with a usage error (exit 2)."""
+        if isinstance(value, datetime):
+            return value
+        return parse_time(str(value))
+
+
+TIME = TimeParam()
+
+
+@click.group()
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    envvar="HUBSYNC_CONFIG",
+    help="TOML configuration file (also HUBSYNC_CONFIG).",
+)
+@click.option("--actor", help="Who is acting, for the audit log (default: cli:<login>).")
+@click.version_option(package_name="hubsync")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, actor: str | None) -> None:
+    """hubsync keeps HubSpot consistent with your register for GDPR data-subject rights."""
+    state = ctx.ensure_object(CliState)
+    state.config = config
+    state.actor = actor
+
+
+# -- submit ---------------------------------------------------------------
+
+
+def _parse_set(values: Sequence[str]) -> dict[str, str]:
+    changes: dict[str, str] = {}
+    for item in values:
+        field, sep, value = item.partition("=")
+        if not sep or not field.strip():
+            raise click.BadParameter("use FIELD=VALUE", param_hint="--set")
+        changes[field.strip()] = value
+    return changes
+
+
+@cli.command()
+@click.argument("kind", type=click.Choice(KINDS))
+@click.option("--subject", "subject_id", required=True, help="The register's subject id.")
+@click.option("--email", help="The subject's email address.")
+@click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE", help="A rectified field.")
+@click.option("--subscription", "subscriptions", multiple=True, help="A subscription id.")
+@click.option("--legal-basis", help="Legal basis, required for marketing_opt_in.")
+@click.option("--reference", help="Your reference (a ticket number).")
+@click.option("--event-id", help="The event id (default: generated).")
+@click.option("--occurred-at", type=TIME, help="When the request was made (default: now).")
+@json_option
+@pass_state
+def submit(
+    state: CliState,
+    kind: str,
+    subject_id: str,
+    email: str | None,
+    sets: tuple[str, ...],
+    subscriptions: tuple[str, ...],
+    legal_basis: str | None,
+    reference: str | None,
+    event_id: str | None,
+    occurred_at: datetime | None,
+    as_json: bool,
+) -> None:
+    """Submit a data-subject request bound for HubSpot."""
+    state.json = as_json
+    operator = state.operator()
+    envelope = new_envelope(
+        EventKind(kind),
+        subject_id,
+        occurred_at or operator.clock.now(),
+        event_id or f"op-{uuid.uuid4()}",
+        email=email,
+        changes=_parse_set(sets),
+        subscription_ids=subscriptions,
+        legal_basis=legal_basis,
+        reference=reference,
+    )
+    result = operator.submit(envelope)
+    log.info(
+        "event_submitted",
+        event_id=result.event_id,
+        kind=kind,
+        state=result.state.value,
+        duplicate=result.duplicate,
+    )
+    _emit(
+        state,
+        as_json,
+        result.as_dict(),
+        lambda: click.echo(
+            f"{result.event_id}: {result.state.value}"
+            + (" (duplicate, stored before)" if result.duplicate else "")
+        ),
+    )
+
+
+# -- events -----------------------------------------------------------------
+
+
+def _events_table(events: Iterable[StoredEvent], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("event_id", "kind", "origin", "subject", "state", "att", "due", "error/note"):
+        table.add_column(column)
+    for e in events:
+        error = e.last_error.code if e.last_error else ""
+        if e.last_error and e.last_error.http_status:
+            error += f" ({e.last_error.http_status})"
+        table.add_row(
+            e.event_id,
+            e.kind.value,
+            e.origin.value,
+            e.subject_id,
+            e.state.value,
+            str(e.attempts),
+            e.due_at.strftime("%Y-%m-%d"),
+            error or (e.note or ""),
+        )
+    return table
+
+
+@cli.group()
+def events() -> None:
+    """Inspect events and their deadlines."""
+
+
+@events.command("list")
+@click.option("--status", "status_filter", type=click.Choice(STATES), help="Only this state.")
+@click.option("--kind", type=click.Choice(KINDS), help="Only this kind.")
+@click.option("--subject", "subject_id", help="Only this subject.")
+@click.option("--since", type=TIME, help="Received at or after (ISO time or 24h, 7d).")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@json_option
+@pass_state
+def events_list(
+    state: CliState,
+    status_filter: str | None,
+    kind: str | None,
+    subject_id: str | None,
+    since: datetime | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """List events (without personal data)."""
+    found = state.operator().events(
+        state=EventState(status_filter) if status_filter else None,
+        kind=EventKind(kind) if kind else None,
+        subject_id=subject_id,
+        since=since,
+        limit=limit,
+    )
+    _emit(
+        state,
+        as_json,
+        {"events": [e.public() for e in found]},
+        lambda: _console().print(_events_table(found, f"{len(found)} events")),
+    )
+
+
+def _show_event(event: StoredEvent) -> None:
+    for key, value in event.public().items():
+        click.echo(f"{key:>18}: {value if value is not None else '-'}")
+
+
+@events.command("show")
+@click.argument("event_id")
+@click.option("--origin", type=click.Choice(ORIGINS), help="Needed if several origins use the id.")
+@json_option
+@pass_state
+def events_show(state: CliState, event_id: str, origin: str | None, as_json: bool) -> None:
+    """Show one event (without personal data)."""
+    state.json = as_json
+    event = state.operator().event(event_id, Origin(origin) if origin else None)
+    _emit(state, as_json, event.public(), lambda: _show_event(event))
+
+
+@events.command("extend")
+@click.argument("event_id")
+@click.option("--days", type=click.IntRange(min=1), required=True, help="Days to add.")
+@click.option("--reason", required=True, help="Why (Art. 12(3)); no personal data.")
+@click.option("--origin", type=click.Choice(ORIGINS))
+@json_option
+@pass_state
+def events_extend(
+    state: CliState, event_id: str, days: int, reason: str, origin: str | None, as_json: bool
+) -> None:
+    """Extend an event's deadline by up to two further months, with a reason."""
+    state.json = as_json
+    operator = state.operator()
+    event = operator.extend(
+        operator.event(event_id, Origin(origin) if origin else None), days, reason
+    )
+    log.info("deadline_extended", event_id=event.event_id, count=days)
+    _emit(state, as_json, event.public(), lambda: _show_event(event))
+
+
+# -- status, failed, replay, skip --------------------------------------------
+
+
+def _print_status(report: dict[str, Any]) -> None:
+    table = Table(title="events by state")
+    table.add_column("state")
+    table.add_column("count", justify="right")
+    for name, count in report["by_state"].items():
+        table.add_row(name, str(count))
+    console = _console()
+    console.print(table)
+    age = report["oldest_ready_age_s"]
+    console.print(f"oldest ready event: {'-' if age is None else f'{age:.0f} s'}")
+    console.print(f"due within 7 days: {report['due_within_7_days']}")
+    console.print(f"overdue: {report['overdue']}")
+
+
+@cli.command()
+@json_option
+@pass_state
+def status(state: CliState, as_json: bool) -> None:
+    """Counts by state, oldest ready age, deadlines due soon and overdue."""
+    report = state.operator().status().as_dict()
+    _emit(state, as_json, report, lambda: _print_status(report))
+
+
+@cli.group()
+def failed() -> None:
+    """Dead-lettered events."""
+
+
+@failed.command("list")
+@click.option("--kind", type=click.Choice(KINDS))
+@click.option("--since", type=TIME)
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@json_option
+@pass_state
+def failed_list(
+    state: CliState, kind: str | None, since: datetime | None, limit: int, as_json: bool
+) -> None:
+    """List failed events with their last error."""
+    found = state.operator().events(
+        state=EventState.FAILED, kind=EventKind(kind) if kind else None, since=since, limit=limit
+    )
+    _emit(
+        state,
+        as_json,
+        {"events": [e.public() for e in found]},
+        lambda: _console().print(_events_table(found, f"{len(found)} failed events")),
+    )
+
+
+@cli.command()
+@click.argument("event_ids", nargs=-1)
+@click.option("--all", "all_failed", is_flag=True, help="Every failed event (with the filters).")
+@click.option("--kind", type=click.Choice(KINDS), help="With --all: only this kind.")
+@click.option("--since", type=TIME, help="With --all: received at or after.")
+@click.option("--dry-run", is_flag=True, help="Show what would be replayed.")
+@json_option
+@pass_state
+def replay(
+    state: CliState,
+    event_ids: tuple[str, ...],
+    all_failed: bool,
+    kind: str | None,
+    since: datetime | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Return failed events to pending, by id or --all."""
+    state.json = as_json
+    if bool(event_ids) == all_failed:
+        raise click.UsageError("give event ids, or --all (not both)")
+    if (kind or since) and not all_failed:
+        raise click.UsageError("--kind and --since filter --all")
+    operator = state.operator()
+    if all_failed:
+        chosen = operator.events(
+            state=EventState.FAILED,
+            kind=EventKind(kind) if kind else None,
+            since=since,
+            limit=None,
+        )
+    else:
+        chosen = [operator.event(event_id) for event_id in event_ids]
+    if dry_run:
+        replayed = chosen
+    else:
+        replayed = []
+        with Progress(console=Console(stderr=True), disable=as_json or len(chosen) < 50) as bar:
+            task = bar.add_task("replaying", total=len(chosen))
+            for start in range(0, len(chosen), 100):
+                batch = chosen[start : start + 100]
+                replayed.extend(operator.replay(batch))
+                bar.advance(task, len(batch))
+        for event in replayed:
+            log.info("event_replayed", event_id=event.event_id, kind=event.kind.value)
+    _emit(
+        state,
+        as_json,
+        {"dry_run": dry_run, "events": [e.public() for e in replayed]},
+        lambda: click.echo(
+            f"{'would replay' if dry_run else 'replayed'} {len(replayed)} event(s)"
+            + "".join(f"\n  {e.event_id} ({e.kind.value})" for e in replayed)
+        ),
+    )
+
+
+@cli.command()
+@click.argument("event_id")
+@click.option("--reason", required=True, help="Why it is closed; no personal data.")
+@click.option("--origin", type=click.Choice(ORIGINS))
+@json_option
+@pass_state
+def skip(state: CliState, event_id: str, reason: str, origin: str | None, as_json: bool) -> None:
+    """Close a failed or pending event with a reason."""
+    state.json = as_json
+    operator = state.operator()
+    event = operator.skip(operator.event(event_id, Origin(origin) if origin else None), reason)
+    log.info("event_skipped", event_id=event.event_id, kind=event.kind.value)
+    _emit(state, as_json, event.public(), lambda: click.echo(f"{event.event_id}: skipped"))
+
+
+# -- audit --------------------------------------------------------------------
+
+
+@cli.group()
+def audit() -> None:
+    """The audit log: verify its chain, export it."""
+
+
+@audit.command("verify")
+@json_option
+@pass_state
+def audit_verify(state: CliState, as_json: bool) -> None:
+    """Check the hash chain; exits 1 and names the first bad row when it is broken."""
+    result = state.operator().verify_audit()
+    _emit(
+        state,
+        as_json,
+        result.as_dict(),
+        lambda: click.echo(
+            f"audit log intact: {result.rows} rows"
+            if result.ok
+            else f"audit log BROKEN at row {result.first_bad_row}: {result.reason}"
+        ),
+    )
+    if not result.ok:
+        log.error("audit_chain_broken", first_bad_row=result.first_bad_row, rows=result.rows)
+        raise SystemExit(1)
+
+
+def write_audit(rows: Iterable[AuditRow], fmt: str, out: TextIO) -> int:
+    """Write audit rows as JSON lines or CSV; returns how many."""
+    count = 0
+    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS)
+    if fmt == "csv":
+        writer.writeheader()
+    for row in rows:
+        data = row.as_dict()
+        if fmt == "jsonl":
+            out.write(json.dumps(data, sort_keys=True) + "\n")
+        else:
+            flat = {
+                k: ";".join(v) if isinstance(v, list) else ("" if v is None else v)
+                for k, v in data.items()
+            }
+            writer.writerow(flat)
+        count += 1
+    return count
+
+
+@audit.command("export")
+@click.option("--since", type=TIME, help="Rows at or after this time.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl")
+@click.option("--out", type=click.Path(dir_okay=False), help="File to write (default: stdout).")
+@pass_state
+def audit_export(state: CliState, since: datetime | None, fmt: str, out: str | None) -> None:
+    """Export the audit log (no personal data in it)."""
+    rows = state.operator().audit_rows(since)
+    if out is None:
+        count = write_audit(rows, fmt, sys.stdout)
+    else:
+        with Path(out).open("w", encoding="utf-8", newline="") as handle:
+            count = write_audit(rows, fmt, handle)
+    log.info("audit_exported", rows=count)
+
+
+# -- db -----------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """The ledger's database."""
+
+
+@db.command("upgrade")
+@json_option
+@pass_state
+def db_upgrade(state: CliState, as_json: bool) -> None:
+    """Apply schema migrations to the ledger in place."""
+    state.json = as_json
+    ledger = bootstrap.build_ledger(state.settings())
+    before, after = ledger.upgrade(datetime.now(UTC))
+    ledger.close()
+    log.info("ledger_upgraded", from_version=before, to_version=after)
+    _emit(
+        state,
+        as_json,
+        {"from_version": before, "to_version": after},
+        lambda: click.echo(
+            f"ledger schema {before} -> {after}" if before != after else f"ledger at {after}"
+        ),
+    )
+
+
+# -- entry point ----------------------------------------------------------------
+
+
+def _fail(state: CliState, message: str, code: int, kind: str) -> int:
+    click.echo(f"error: {message}", err=True)
+    if state.json:
+        click.echo(json.dumps({"error": {"type": kind, "message": message}}))
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one exit per error kind
+    """Run the CLI; returns the exit code (0 ok, 1 failed, 2 usage or configuration)."""
+    state = CliState()
+    try:
+        cli.main(args=list(argv) if argv is not None else None, obj=state, standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return int(exc.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        return 1
+    except (ConfigurationError, InvalidEvent) as exc:
+        return _fail(state, str(exc), 2, type(exc).__name__)
+    except HubsyncError as exc:
+        return _fail(state, str(exc), 1, type(exc).__name__)
+    except SystemExit as exc:
+        return int(exc.code or 0) if isinstance(exc.code, int) else 1
+    return 0

@@ -1,0 +1,187 @@
+"""What the operator's CLI does, without the CLI: submit, inspect, replay, skip, audit.
+
+Every action that changes an event writes an audit row in the same
+transaction. Free-text reasons are kept with emails masked, and nothing
+returned here carries a payload: events are shown by ``StoredEvent.public()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sync.audit import AuditAction, AuditEntry, AuditRow, Pseudonymizer, VerifyResult
+from sync.errors import ConfigurationError, EventNotFound, InvalidEvent, InvalidTransition
+from sync.ledger.sql import SqlLedger, StatusReport
+from sync.logs import EMAIL_PATTERN
+from sync.model import (
+    Direction,
+    Envelope,
+    EventId,
+    EventKind,
+    EventState,
+    NewEvent,
+    Origin,
+    StoredEvent,
+    SubjectId,
+    SubmitResult,
+)
+from sync.ports import Clock
+from sync.validation import problems
+
+SYSTEM = "hubsync"
+
+
+@dataclass
+class Operator:
+    """The operator's actions on one ledger, attributed to ``actor``.
+
+    The pseudonymizer is built on first need, so reading commands work
+    without the audit key while writing ones refuse clearly without it.
+    """
+
+    ledger: SqlLedger
+    clock: Clock
+    actor: str
+    pseudonym_key: bytes | None = None
+    _pseudonymizer: Pseudonymizer | None = None
+
+    @property
+    def pseudonymizer(self) -> Pseudonymizer:
+        """The keyed pseudonymizer; a ConfigurationError when no key is set."""
+        if self._pseudonymizer is None:
+            if self.pseudonym_key is None:
+                raise ConfigurationError(
+                    "[audit] pseudonym_key is not set: set HUBSYNC_AUDIT__PSEUDONYM_KEY"
+                )
+            self._pseudonymizer = Pseudonymizer(self.pseudonym_key)
+        return self._pseudonymizer
+
+    def _audit(self, action: str, detail: str | None = None) -> Any:
+        pseudonymizer = self.pseudonymizer
+        now = self.clock.now()
+
+        def build(event: StoredEvent) -> AuditEntry:
+            return AuditEntry(
+                at=now,
+                actor=self.actor,
+                action=action,
+                direction=event.direction.value,
+                system=SYSTEM,
+                subject_pseudonym=pseudonymizer.subject(event.subject_id),
+                kind=event.kind.value,
+                event_id=event.event_id,
+                outcome=event.state.value,
+                field_names=event.field_names,
+                attempt=event.attempts,
+                detail=detail,
+            )
+
+        return build
+
+    # -- writing -----------------------------------------------------------
+
+    def submit(self, envelope: Envelope, origin: Origin = Origin.OPERATOR) -> SubmitResult:
+        """Validate and store one event bound for HubSpot; audited."""
+        found = problems(envelope)
+        if found:
+            raise InvalidEvent(
+                "invalid event:\n" + "\n".join(f"  - {p}" for p in found), problems=found
+            )
+        new = NewEvent(envelope, origin, Direction.TO_HUBSPOT)
+        audit = self._audit(AuditAction.EVENT_SUBMITTED)
+        return self.ledger.submit([new], self.clock.now(), audit=audit)[0]
+
+    def replay(self, events: Sequence[StoredEvent]) -> list[StoredEvent]:
+        """Return failed events to pending; audited."""
+        seqs = [e.seq for e in events]
+        return self.ledger.replay(seqs, self.clock.now(), self._audit(AuditAction.EVENT_REPLAYED))
+
+    def skip(self, event: StoredEvent, reason: str) -> StoredEvent:
+        """Close a failed or pending event with a reason; audited."""
+        safe = mask(reason)
+        audit = self._audit(AuditAction.EVENT_SKIPPED, detail=safe)
+        return self.ledger.skip([event.seq], safe, self.clock.now(), audit)[0]
+
+    def extend(self, event: StoredEvent, days: int, reason: str) -> StoredEvent:
+        """Extend an open event's deadline (Art. 12(3)); audited with the reason."""
+        safe = mask(reason)
+        audit = self._audit(AuditAction.DEADLINE_EXTENDED, detail=f"+{days}d: {safe}")
+        return self.ledger.extend_deadline(event.seq, days, self.clock.now(), audit)
+
+    def upgrade(self) -> tuple[int, int]:
+        """Apply schema migrations."""
+        return self.ledger.upgrade(self.clock.now())
+
+    # -- reading -----------------------------------------------------------
+
+    def event(self, event_id: str, origin: Origin | None = None) -> StoredEvent:
+        """One event by id; an id used by several origins needs ``origin``."""
+        found = self.ledger.find(event_id, origin)
+        if not found:
+            raise EventNotFound(f"no event {event_id}")
+        if len(found) > 1:
+            origins = ", ".join(e.origin.value for e in found)
+            raise InvalidTransition(
+                f"event id {event_id} is used by several origins ({origins}): pass --origin"
+            )
+        return found[0]
+
+    def events(
+        self,
+        *,
+        state: EventState | None = None,
+        kind: EventKind | None = None,
+        subject_id: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = 100,
+    ) -> list[StoredEvent]:
+        """Events matching the filters, oldest first."""
+        return self.ledger.list_events(
+            state=state, kind=kind, subject_id=subject_id, since=since, limit=limit
+        )
+
+    def status(self) -> StatusReport:
+        """Counts by state and kind, deadlines, oldest ready age."""
+        return self.ledger.status(self.clock.now())
+
+    def verify_audit(self) -> VerifyResult:
+        """Check the audit chain."""
+        return self.ledger.verify_audit()
+
+    def audit_rows(self, since: datetime | None = None) -> Iterator[AuditRow]:
+        """Audit rows from ``since`` on."""
+        return self.ledger.audit_rows(since)
+
+
+def mask(text: str) -> str:
+    """Free text with anything shaped like an email address masked."""
+    return EMAIL_PATTERN.sub("[email]", text).strip()
+
+
+def new_envelope(
+    kind: EventKind,
+    subject_id: str,
+    occurred_at: datetime,
+    event_id: str,
+    *,
+    email: str | None = None,
+    changes: dict[str, Any] | None = None,
+    subscription_ids: Sequence[str] = (),
+    legal_basis: str | None = None,
+    reference: str | None = None,
+) -> Envelope:
+    """An envelope from loose arguments (the CLI's and the demo's)."""
+    return Envelope(
+        event_id=EventId(event_id),
+        kind=kind,
+        subject_id=SubjectId(subject_id),
+        occurred_at=occurred_at,
+        email=email,
+        changes=dict(changes or {}),
+        subscription_ids=tuple(subscription_ids),
+        legal_basis=legal_basis,
+        reference=reference,
+    )
