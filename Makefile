@@ -26,8 +26,10 @@ test: lint typecheck
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
+# Until `hubsync demo` exists: a fresh ledger and its status.
 demo: $(STAMP)
-	$(BIN)/hubsync demo
+	rm -rf var/demo
+	HUBSYNC_LEDGER__URL=sqlite:///var/demo/ledger.db $(BIN)/hubsync status
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
