@@ -14,7 +14,7 @@ from typing import Any
 
 from sync.audit import AuditAction, AuditEntry, AuditRow, Pseudonymizer, VerifyResult
 from sync.errors import ConfigurationError, EventNotFound, InvalidEvent, InvalidTransition
-from sync.ledger.sql import SqlLedger, StatusReport
+from sync.ledger.sql import StatusReport
 from sync.logs import EMAIL_PATTERN
 from sync.model import (
     Direction,
@@ -28,7 +28,7 @@ from sync.model import (
     SubjectId,
     SubmitResult,
 )
-from sync.ports import Clock
+from sync.ports import Clock, Ledger
 from sync.validation import problems
 
 SYSTEM = "hubsync"
@@ -42,7 +42,7 @@ class Operator:
     without the audit key while writing ones refuse clearly without it.
     """
 
-    ledger: SqlLedger
+    ledger: Ledger
     clock: Clock
     actor: str
     pseudonym_key: bytes | None = None

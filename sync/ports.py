@@ -1,14 +1,31 @@
 """Protocols the core needs from the outside world.
 
-The ledger's port is the ``SqlLedger`` interface (``sync.ledger.sql``), with
-one implementation per database; HubSpot and the register get theirs as
-their connectors arrive.
+The core (operator, worker, intake) depends on these, never on a backend:
+``SqliteLedger`` and ``PostgresLedger`` implement ``Ledger`` (one contract
+suite checks both); ``SystemClock`` and ``FixedClock`` implement ``Clock``.
+HubSpot and the register get their ports with their connectors.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Protocol
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
+
+from sync.audit import AuditBuilder, AuditEntry, AuditRow, VerifyResult
+from sync.model import (
+    ErrorInfo,
+    EventKind,
+    EventState,
+    NewEvent,
+    Origin,
+    StoredEvent,
+    SubjectId,
+    SubmitResult,
+)
+
+if TYPE_CHECKING:
+    from sync.ledger.sql import StatusReport, SubjectRecord
 
 
 class Clock(Protocol):
@@ -16,4 +33,177 @@ class Clock(Protocol):
 
     def now(self) -> datetime:
         """The current time, timezone-aware (UTC)."""
+        ...
+
+
+class Ledger(Protocol):
+    """The durable queue and memory of each subject (see ``sync.ledger.sql`` for semantics).
+
+    Every method that depends on time takes ``now``; the ledger never reads a clock.
+    """
+
+    def schema_version(self) -> int:
+        """The schema version of the database (0 when empty)."""
+        ...
+
+    def open(self, now: datetime) -> None:
+        """Create a fresh ledger, or refuse an outdated one (``SchemaOutdated``)."""
+        ...
+
+    def upgrade(self, now: datetime) -> tuple[int, int]:
+        """Apply migrations; returns (from, to)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+    def submit(
+        self, events: Sequence[NewEvent], now: datetime, audit: AuditBuilder | None = None
+    ) -> list[SubmitResult]:
+        """Store events idempotently, applying "erasure wins"."""
+        ...
+
+    def claim(self, owner: str, limit: int, now: datetime, lease: timedelta) -> list[StoredEvent]:
+        """Lease ready events: at most one per subject, in occurrence order."""
+        ...
+
+    def extend_leases(
+        self, owner: str, seqs: Sequence[int], now: datetime, lease: timedelta
+    ) -> list[int]:
+        """Extend held leases; returns the seqs no longer held."""
+        ...
+
+    def complete(
+        self, owner: str, seqs: Sequence[int], now: datetime, note: str | None = None
+    ) -> None:
+        """Mark held events done."""
+        ...
+
+    def record_failure(
+        self, owner: str, seq: int, error: ErrorInfo, now: datetime, retry_at: datetime | None
+    ) -> EventState:
+        """Reschedule a held event, or dead-letter it when ``retry_at`` is None."""
+        ...
+
+    def release(self, owner: str, seqs: Sequence[int]) -> int:
+        """Give held events back without counting the attempt."""
+        ...
+
+    def replay(self, seqs: Sequence[int], now: datetime, audit: AuditBuilder) -> list[StoredEvent]:
+        """Failed events back to pending; audited."""
+        ...
+
+    def skip(
+        self, seqs: Sequence[int], reason: str, now: datetime, audit: AuditBuilder
+    ) -> list[StoredEvent]:
+        """Close failed or pending events with a reason; audited."""
+        ...
+
+    def extend_deadline(
+        self, seq: int, days: int, now: datetime, audit: AuditBuilder
+    ) -> StoredEvent:
+        """Extend an open event's deadline; audited."""
+        ...
+
+    def get(self, seq: int) -> StoredEvent:
+        """One event by the ledger's key."""
+        ...
+
+    def find(self, event_id: str, origin: Origin | None = None) -> list[StoredEvent]:
+        """Events with this id."""
+        ...
+
+    def list_events(
+        self,
+        *,
+        state: EventState | None = None,
+        kind: EventKind | None = None,
+        subject_id: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = 100,
+    ) -> list[StoredEvent]:
+        """Events matching every filter, oldest first."""
+        ...
+
+    def status(self, now: datetime) -> StatusReport:
+        """Counts by state and kind, deadlines, oldest ready age."""
+        ...
+
+    def remember_subject(
+        self,
+        subject_id: str,
+        now: datetime,
+        *,
+        email: str | None = None,
+        contact_ids: Sequence[str] = (),
+    ) -> None:
+        """Record a subject's email and HubSpot ids."""
+        ...
+
+    def subject(self, subject_id: str) -> SubjectRecord | None:
+        """What the ledger knows of a subject."""
+        ...
+
+    def subjects_for_contact(self, contact_id: str) -> list[SubjectId]:
+        """Subjects mapped to a contact id."""
+        ...
+
+    def rekey_contact(self, old_ids: Sequence[str], new_id: str, now: datetime) -> list[SubjectId]:
+        """Re-key the subject map after a merge."""
+        ...
+
+    def mark_erased(
+        self, subject_id: str, suppress: Sequence[tuple[str, str]], now: datetime
+    ) -> int:
+        """Close an erasure: suppress digests, forget email and ids, scrub payloads."""
+        ...
+
+    def is_suppressed(self, digest: str) -> bool:
+        """Whether a digest is on the suppression list."""
+        ...
+
+    def lift_suppression(self, digest: str, reason: str, now: datetime) -> bool:
+        """Lift a suppression."""
+        ...
+
+    def remember_receipts(self, keys: Sequence[str], now: datetime, ttl: timedelta) -> list[bool]:
+        """Record webhook receipts; True for each new one."""
+        ...
+
+    def purge_receipts(self, now: datetime) -> int:
+        """Forget expired receipts."""
+        ...
+
+    def scrub_finished(self, older_than: datetime, now: datetime) -> int:
+        """Scrub payloads of events finished before ``older_than``."""
+        ...
+
+    def take_tokens(
+        self, name: str, cost: float, capacity: float, refill_per_s: float, now: datetime
+    ) -> float:
+        """Take from a shared rate bucket; 0 or the seconds to wait."""
+        ...
+
+    def correct_bucket(
+        self,
+        name: str,
+        now: datetime,
+        *,
+        tokens: float | None = None,
+        blocked_until: datetime | None = None,
+    ) -> None:
+        """Correct a rate bucket from what HubSpot reported."""
+        ...
+
+    def append_audit(self, entries: Sequence[AuditEntry]) -> list[AuditRow]:
+        """Append rows to the audit chain."""
+        ...
+
+    def audit_rows(self, since: datetime | None = None) -> Iterator[AuditRow]:
+        """Audit rows in order."""
+        ...
+
+    def verify_audit(self) -> VerifyResult:
+        """Check the audit chain."""
         ...
