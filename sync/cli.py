@@ -487,6 +487,53 @@ def audit_export(state: CliState, since: datetime | None, fmt: str, out: str | N
     log.info("audit_exported", rows=count)
 
 
+# -- suppression, retention ----------------------------------------------------
+
+
+@cli.group()
+def suppression() -> None:
+    """The suppression list of erased email addresses and contact ids."""
+
+
+@suppression.command("lift")
+@click.option("--email", required=True, help="The address that may be processed again.")
+@click.option("--reason", required=True, help="Why (a new relationship); no personal data.")
+@json_option
+@pass_state
+def suppression_lift(state: CliState, email: str, reason: str, as_json: bool) -> None:
+    """Lift the suppression of an erased address (the person came back); audited."""
+    state.json = as_json
+    lifted = state.operator().lift_suppression(email, reason)
+    log.info("suppression_lifted" if lifted else "suppression_not_found", ok=lifted)
+    _emit(
+        state,
+        as_json,
+        {"lifted": lifted},
+        lambda: click.echo("suppression lifted" if lifted else "that address is not suppressed"),
+    )
+    if not lifted:
+        raise SystemExit(1)
+
+
+@cli.command()
+@json_option
+@pass_state
+def retention(state: CliState, as_json: bool) -> None:
+    """Scrub personal data from events finished longer ago than [retention] payload_days."""
+    state.json = as_json
+    counts = state.operator().apply_retention(state.settings().retention.payload_days)
+    log.info("retention_applied", **{f"{k}_count": v for k, v in counts.items()})
+    _emit(
+        state,
+        as_json,
+        counts,
+        lambda: click.echo(
+            f"scrubbed {counts['payloads_scrubbed']} payload(s), "
+            f"forgot {counts['receipts_purged']} webhook receipt(s)"
+        ),
+    )
+
+
 # -- db -----------------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sync.audit import AuditAction, AuditEntry, AuditRow, Pseudonymizer, VerifyResult
@@ -110,6 +110,48 @@ class Operator:
         safe = mask(reason)
         audit = self._audit(AuditAction.DEADLINE_EXTENDED, detail=f"+{days}d: {safe}")
         return self.ledger.extend_deadline(event.seq, days, self.clock.now(), audit)
+
+    def lift_suppression(self, email: str, reason: str) -> bool:
+        """Let an erased email address be processed again (a new relationship); audited.
+
+        Only an operator does this, with a reason: hubsync never lifts a
+        suppression on its own. False when the address was not suppressed.
+        """
+        digest = self.pseudonymizer.email(email)
+        now = self.clock.now()
+        lifted = self.ledger.lift_suppression(digest, mask(reason), now)
+        if lifted:
+            self.ledger.append_audit(
+                [
+                    AuditEntry(
+                        at=now,
+                        actor=self.actor,
+                        action=AuditAction.SUPPRESSION_LIFTED,
+                        direction="none",
+                        system=SYSTEM,
+                        subject_pseudonym=None,
+                        kind=None,
+                        event_id=None,
+                        outcome="lifted",
+                        field_names=("email",),
+                        detail=f"suppression {digest[:16]}: {mask(reason)}",
+                    )
+                ]
+            )
+        return lifted
+
+    def apply_retention(self, payload_days: float) -> dict[str, int]:
+        """Scrub finished events older than the retention period; forget expired receipts.
+
+        Receipts carry their own expiry, set when they were stored.
+        """
+        now = self.clock.now()
+        return {
+            "payloads_scrubbed": self.ledger.scrub_finished(
+                now - timedelta(days=payload_days), now
+            ),
+            "receipts_purged": self.ledger.purge_receipts(now),
+        }
 
     def upgrade(self) -> tuple[int, int]:
         """Apply schema migrations."""

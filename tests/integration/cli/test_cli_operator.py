@@ -8,8 +8,9 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from sync.audit import Pseudonymizer
 from sync.model import ErrorClass, ErrorInfo
-from tests.integration.cli.conftest import CliEnv
+from tests.integration.cli.conftest import PSEUDONYM_KEY, CliEnv
 
 EMAIL = "annika.lindqvist@example.se"
 FIRST_NAME = "Annikaxyzzy"
@@ -199,3 +200,38 @@ def test_writing_without_a_pseudonym_key_is_a_configuration_error(cli_env: CliEn
     assert ran.code == 2
     assert "HUBSYNC_AUDIT__PSEUDONYM_KEY" in ran.stderr
     assert cli_env.run("status", "--json").code == 0
+
+
+def test_suppression_lift_needs_a_suppressed_address_and_is_audited(cli_env: CliEnv) -> None:
+    cli_env.ledger.open(datetime.now(UTC))
+    digest = Pseudonymizer(PSEUDONYM_KEY.encode()).email(EMAIL)
+    cli_env.ledger.mark_erased("C-1", [("email", digest)], datetime.now(UTC))
+    assert cli_env.ledger.is_suppressed(digest)
+    lifted = cli_env.run(
+        "suppression", "lift", "--email", EMAIL.upper(), "--reason", "new contract", "--json"
+    )
+    assert lifted.code == 0, lifted.stderr
+    assert lifted.json() == {"lifted": True}
+    assert not cli_env.ledger.is_suppressed(digest)
+    assert cli_env.run("suppression", "lift", "--email", EMAIL, "--reason", "again").code == 1
+    (row,) = list(cli_env.ledger.audit_rows())
+    assert row.entry.action == "suppression_lifted"
+    assert EMAIL not in json.dumps(row.as_dict())
+    assert all(EMAIL not in r.stdout + r.stderr for r in cli_env.runs)
+
+
+def test_retention_scrubs_only_events_finished_before_the_period(cli_env: CliEnv) -> None:
+    cli_env.run("submit", "restriction", "--subject", "S-1", "--email", EMAIL, "--event-id", "old")
+    cli_env.run("submit", "restriction", "--subject", "S-2", "--email", EMAIL, "--event-id", "new")
+    now = datetime.now(UTC)
+    held = cli_env.ledger.claim("w", 10, now, timedelta(seconds=60))
+    by_id = {e.event_id: e.seq for e in held}
+    cli_env.ledger.complete("w", [by_id["old"]], now - timedelta(days=31))
+    cli_env.ledger.complete("w", [by_id["new"]], now - timedelta(days=29))
+    ran = cli_env.run("retention", "--json")
+    assert ran.code == 0, ran.stderr
+    assert ran.json()["payloads_scrubbed"] == 1
+    assert cli_env.run("events", "show", "old", "--json").json()["scrubbed"] is True
+    assert cli_env.run("events", "show", "new", "--json").json()["scrubbed"] is False
+    (old,) = cli_env.ledger.find("old")
+    assert old.payload is None
