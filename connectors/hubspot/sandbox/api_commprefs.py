@@ -1,0 +1,186 @@
+"""Communication preferences routes: v3 (definitions, status, subscribe, unsubscribe) and v4."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from starlette.responses import Response
+
+from connectors.hubspot.sandbox.call import Call, Handler, input_list, reply
+from connectors.hubspot.sandbox.context import Sandbox
+from connectors.hubspot.sandbox.errors import ApiError, validation_error
+from connectors.hubspot.sandbox.events import Source
+
+Route = tuple[str, str, Handler, bool]
+MAX_BATCH = 100
+
+
+def _require_channel(value: object) -> None:
+    if value != "EMAIL":
+        raise validation_error("channel is required and must be EMAIL", missingFields=["channel"])
+
+
+def v3_routes(sb: Sandbox) -> list[Route]:
+    """`/communication-preferences/v3/...` bound to one sandbox."""
+    state = sb.state
+    source = Source.app(sb.config.app_id)
+
+    def definitions(call: Call) -> Response:
+        defs = [d.to_json() for d in state.subscriptions.definitions.values()]
+        return reply({"subscriptionDefinitions": defs})
+
+    def status(call: Call) -> Response:
+        email = call.params["email"]
+        statuses = state.v3_statuses(email)
+        return reply({"recipient": email.strip().lower(), "subscriptionStatuses": statuses})
+
+    def change(subscribe: bool) -> Handler:
+        def handler(call: Call) -> Response:
+            body = call.json_object()
+            email, sub_id = body.get("emailAddress"), body.get("subscriptionId")
+            if not isinstance(email, str) or sub_id is None:
+                raise validation_error(
+                    "emailAddress and subscriptionId are required",
+                    missingFields=["emailAddress", "subscriptionId"],
+                )
+            return reply(
+                state.v3_change(
+                    email,
+                    sub_id,
+                    subscribe=subscribe,
+                    legal_basis=body.get("legalBasis"),
+                    explanation=body.get("legalBasisExplanation"),
+                    source=source,
+                )
+            )
+
+        return handler
+
+    return [
+        ("GET", "/definitions", definitions, False),
+        ("GET", "/status/email/{email}", status, False),
+        ("POST", "/subscribe", change(True), False),
+        ("POST", "/unsubscribe", change(False), False),
+    ]
+
+
+def v4_routes(sb: Sandbox) -> list[Route]:
+    """`/communication-preferences/v4/...` (and the same under `2026-03`) bound to one sandbox."""
+    state = sb.state
+    source = Source.app(sb.config.app_id)
+
+    def envelope(results: list[Any], errors: list[ApiError] | None = None) -> Response:
+        now = state.now_iso()
+        body: dict[str, Any] = {
+            "status": "COMPLETE",
+            "results": results,
+            "requestedAt": now,
+            "startedAt": now,
+            "completedAt": now,
+        }
+        if errors:
+            body["numErrors"] = len(errors)
+            body["errors"] = [e.item_error() for e in errors]
+        return reply(body, 207 if errors else 200)
+
+    def per_item(items: list[Any], fn: Callable[[Any], Any]) -> tuple[list[Any], list[ApiError]]:
+        results, errors = [], []
+        for item in items:
+            try:
+                results.append(fn(item))
+            except ApiError as exc:
+                exc.context = (
+                    {"subscriberIdString": [str(item)]} if isinstance(item, str) else (exc.context)
+                )
+                errors.append(exc)
+        return results, errors
+
+    def definitions(call: Call) -> Response:
+        return envelope([d.to_json() for d in state.subscriptions.definitions.values()])
+
+    def read(call: Call) -> Response:
+        _require_channel(call.query.get("channel"))
+        return envelope(state.v4_statuses(call.params["subscriber"]))
+
+    def write_one(email: str, body: dict[str, Any]) -> dict[str, Any]:
+        _require_channel(body.get("channel"))
+        return state.v4_set(
+            email,
+            body.get("subscriptionId"),
+            body.get("statusState"),
+            legal_basis=body.get("legalBasis"),
+            explanation=body.get("legalBasisExplanation"),
+            source=source,
+        )
+
+    def write(call: Call) -> Response:
+        return envelope([write_one(call.params["subscriber"], call.json_object())])
+
+    def read_wide(call: Call) -> Response:
+        _require_channel(call.query.get("channel"))
+        return envelope(state.v4_wide_statuses(call.params["subscriber"]))
+
+    def unsubscribe_all(call: Call) -> Response:
+        _require_channel(call.query.get("channel"))
+        return envelope(state.v4_unsubscribe_all(call.params["subscriber"], source))
+
+    def batch_read(call: Call) -> Response:
+        _require_channel(call.query.get("channel"))
+        emails = input_list(call.json_object(), limit=MAX_BATCH)
+        results, errors = per_item(
+            emails,
+            lambda e: {"subscriberIdString": str(e), "statuses": state.v4_statuses(str(e))},
+        )
+        return envelope(results, errors)
+
+    def batch_write(call: Call) -> Response:
+        inputs = input_list(call.json_object(), limit=MAX_BATCH)
+
+        def one(item: Any) -> dict[str, Any]:
+            if not isinstance(item, dict) or not isinstance(item.get("subscriberIdString"), str):
+                raise validation_error("subscriberIdString is required")
+            try:
+                return write_one(item["subscriberIdString"], item)
+            except ApiError as exc:
+                exc.context = {"subscriberIdString": [item["subscriberIdString"]]}
+                raise
+
+        results, errors = per_item(inputs, one)
+        return envelope(results, errors)
+
+    def batch_unsubscribe_all(call: Call) -> Response:
+        _require_channel(call.query.get("channel"))
+        emails = input_list(call.json_object(), limit=MAX_BATCH)
+        results, errors = per_item(
+            emails,
+            lambda e: {
+                "subscriberIdString": str(e),
+                "statuses": state.v4_unsubscribe_all(str(e), source),
+            },
+        )
+        return envelope(results, errors)
+
+    def batch_read_wide(call: Call) -> Response:
+        _require_channel(call.query.get("channel"))
+        emails = input_list(call.json_object(), limit=MAX_BATCH)
+        results, errors = per_item(
+            emails,
+            lambda e: {
+                "subscriberIdString": str(e),
+                "wideStatuses": state.v4_wide_statuses(str(e)),
+            },
+        )
+        return envelope(results, errors)
+
+    return [
+        ("GET", "/definitions", definitions, False),
+        ("POST", "/statuses/batch/read", batch_read, False),
+        ("POST", "/statuses/batch/write", batch_write, False),
+        ("POST", "/statuses/batch/unsubscribe-all", batch_unsubscribe_all, False),
+        ("POST", "/statuses/batch/unsubscribe-all/read", batch_read_wide, False),
+        ("GET", "/statuses/{subscriber}/unsubscribe-all", read_wide, False),
+        ("POST", "/statuses/{subscriber}/unsubscribe-all", unsubscribe_all, False),
+        ("GET", "/statuses/{subscriber}", read, False),
+        ("POST", "/statuses/{subscriber}", write, False),
+    ]

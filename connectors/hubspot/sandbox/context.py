@@ -1,0 +1,90 @@
+"""One sandbox instance's parts, wired from a `SandboxConfig`; no threads or sockets yet."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from connectors.hubspot.sandbox.config import SandboxConfig
+from connectors.hubspot.sandbox.faults import FaultInjector, FaultSettings
+from connectors.hubspot.sandbox.ratelimit import RateLimiter
+from connectors.hubspot.sandbox.requestlog import RequestLog
+from connectors.hubspot.sandbox.state import SandboxState
+from connectors.hubspot.sandbox.timefmt import Clock
+from connectors.hubspot.sandbox.webhooks import WebhookDispatcher
+
+
+@dataclass
+class Sandbox:
+    """The state, limiter, faults, webhook dispatcher and request log of one running sandbox."""
+
+    config: SandboxConfig
+    clock: Clock
+    state: SandboxState
+    limiter: RateLimiter
+    faults: FaultInjector
+    webhooks: WebhookDispatcher
+    requests: RequestLog
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def reset(self) -> None:
+        """Everything back to a fresh start (`POST /_sandbox/reset`)."""
+        self.state.reset()
+        self.limiter.reset()
+        self.faults.reset()
+        self.webhooks.reset()
+        self.requests.reset()
+
+
+def build_sandbox(config: SandboxConfig, clock: Clock = time.time) -> Sandbox:
+    """Wire a sandbox from its settings; `clock` drives rate limits and record timestamps."""
+    webhooks = WebhookDispatcher(
+        url=config.webhook_url,
+        client_secret=config.client_secret,
+        portal_id=config.portal_id,
+        app_id=config.app_id,
+        properties=config.webhook_properties,
+        max_attempts=config.webhook_max_attempts,
+        backoff_s=config.webhook_backoff_s,
+        backoff_max_s=config.webhook_backoff_max_s,
+        timeout_s=config.webhook_timeout_s,
+        batch_size=config.webhook_batch_size,
+        batch_window_ms=config.webhook_batch_window_ms,
+        queue_limit=config.webhook_queue_limit,
+        log_size=config.delivery_log_size,
+    )
+    state = SandboxState(
+        clock=clock,
+        app_id=config.app_id,
+        gdpr_enabled=config.gdpr_enabled,
+        on_events=webhooks.emit,
+    )
+    limiter = RateLimiter(
+        clock=clock,
+        per_interval=config.rate_limit_per_10s,
+        interval_ms=config.rate_limit_interval_ms,
+        daily=config.daily_limit,
+        search_per_s=config.search_limit_per_s,
+        portal_id=config.portal_id,
+        app_id=config.app_id,
+        retry_after=config.retry_after_header,
+    )
+    faults = FaultInjector(
+        FaultSettings(
+            error_rate=config.error_rate,
+            error_status=config.error_status,
+            timeout_rate=config.timeout_rate,
+            latency_ms=config.latency_ms,
+            seed=config.seed,
+        )
+    )
+    return Sandbox(
+        config=config,
+        clock=clock,
+        state=state,
+        limiter=limiter,
+        faults=faults,
+        webhooks=webhooks,
+        requests=RequestLog(config.request_log_size),
+    )

@@ -1,0 +1,195 @@
+"""The `/_sandbox` control API: inspect state and calls, reset, set faults, act as a HubSpot user.
+
+Actions change state exactly as the corresponding HubSpot-side action would and emit the
+same webhooks; they are not authenticated, rate limited or subject to faults.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from connectors.hubspot.sandbox.context import Sandbox
+from connectors.hubspot.sandbox.errors import ApiError, not_found, validation_error
+from connectors.hubspot.sandbox.events import Source
+from connectors.hubspot.sandbox.subscriptions import UNSUBSCRIBED
+
+Action = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise validation_error("body must be JSON") from None
+    if not isinstance(body, dict):
+        raise validation_error("body must be a JSON object")
+    return body
+
+
+def _field(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if value is None or value == "":
+        raise validation_error(f"{name} is required", missingFields=[name])
+    return str(value)
+
+
+def _props(body: dict[str, Any]) -> dict[str, Any]:
+    props = body.get("properties", {})
+    if not isinstance(props, dict):
+        raise validation_error("properties must be an object")
+    return props
+
+
+def actions(sb: Sandbox) -> dict[str, Action]:
+    """What a HubSpot user, a form or an email recipient can do, by action name."""
+    state = sb.state
+    user = Source.user()
+
+    def update(body: dict[str, Any]) -> dict[str, Any]:
+        contact = state.update(_field(body, "contact_id"), _props(body), user)
+        return {"contact_id": contact.id}
+
+    def create(body: dict[str, Any]) -> dict[str, Any]:
+        return {"contact_id": state.create(_props(body), user).id}
+
+    def gdpr_delete(body: dict[str, Any]) -> dict[str, Any]:
+        return {"contact_id": state.gdpr_delete(_field(body, "contact_id"), None, user)}
+
+    def archive(body: dict[str, Any]) -> dict[str, Any]:
+        contact_id = state.archive(_field(body, "contact_id"), user)
+        if contact_id is None:
+            raise not_found("no such contact")
+        return {"contact_id": contact_id}
+
+    def restore(body: dict[str, Any]) -> dict[str, Any]:
+        return {"contact_id": state.restore(_field(body, "contact_id"), user).id}
+
+    def merge(body: dict[str, Any]) -> dict[str, Any]:
+        primary, secondary = _field(body, "primary_id"), _field(body, "secondary_id")
+        merged = state.merge(primary, secondary, user)
+        return {"contact_id": merged.id, "primary_id": primary, "secondary_id": secondary}
+
+    def unsubscribe(body: dict[str, Any]) -> dict[str, Any]:
+        email = _field(body, "email")
+        sub_id = body.get("subscription_id")
+        link = Source.email_link()
+        if sub_id is None:
+            state.v4_unsubscribe_all(email, link)
+        else:
+            state.v4_set(
+                email, sub_id, UNSUBSCRIBED, legal_basis=None, explanation=None, source=link
+            )
+        return {"contact_ids": state.subscriber_contact_ids(email), "subscription_id": sub_id}
+
+    def form_submission(body: dict[str, Any]) -> dict[str, Any]:
+        email = _field(body, "email")
+        props = {**_props(body), "email": email}
+        existing = state.subscriber_contact_ids(email)
+        if existing:
+            return {
+                "contact_id": state.update(existing[0], props, Source.form()).id,
+                "created": False,
+            }
+        return {"contact_id": state.create(props, Source.form()).id, "created": True}
+
+    return {
+        "update": update,
+        "create": create,
+        "gdpr_delete": gdpr_delete,
+        "archive": archive,
+        "restore": restore,
+        "merge": merge,
+        "unsubscribe": unsubscribe,
+        "form_submission": form_submission,
+    }
+
+
+def _guard(
+    fn: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await fn(request)
+        except ApiError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status)
+
+    return endpoint
+
+
+def routes(sb: Sandbox) -> list[Route]:
+    """The control routes bound to one sandbox."""
+    by_name = actions(sb)
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    async def state(request: Request) -> Response:
+        snapshot = sb.state.snapshot()
+        counters = sb.requests.snapshot_counters()
+        counters["webhook_deliveries"] = sb.webhooks.counters["deliveries"]
+        counters["webhook_events_dropped"] = sb.webhooks.counters["events_dropped"]
+        snapshot["counters"] = counters
+        snapshot["faults"] = sb.faults.settings.to_json()
+        return JSONResponse(snapshot)
+
+    async def requests(request: Request) -> Response:
+        try:
+            since = int(request.query_params.get("since", "0"))
+        except ValueError:
+            raise validation_error("since must be an integer") from None
+        return JSONResponse({"requests": sb.requests.entries(since)})
+
+    async def reset(request: Request) -> Response:
+        sb.reset()
+        return JSONResponse({"reset": True})
+
+    async def faults(request: Request) -> Response:
+        if request.method == "POST":
+            return JSONResponse(sb.faults.configure(await _body(request)).to_json())
+        return JSONResponse(sb.faults.settings.to_json())
+
+    async def webhooks(request: Request) -> Response:
+        if request.method == "POST":
+            body = await _body(request)
+            props = body.get("properties", sb.webhooks.properties)
+            sb.webhooks.configure(
+                url=body.get("url", sb.webhooks.url),
+                properties=frozenset(props) if props is not None else None,
+            )
+        return JSONResponse(
+            {
+                "url": sb.webhooks.url,
+                "properties": sorted(sb.webhooks.properties)
+                if sb.webhooks.properties is not None
+                else None,
+                "idle": sb.webhooks.idle(),
+                "counters": dict(sb.webhooks.counters),
+                "deliveries": sb.webhooks.deliveries(),
+            }
+        )
+
+    async def action(request: Request) -> Response:
+        name = request.path_params["action"]
+        fn = by_name.get(name)
+        if fn is None:
+            raise not_found(f"unknown action {name}; known: {', '.join(sorted(by_name))}")
+        return JSONResponse(fn(await _body(request)))
+
+    return [
+        Route("/_sandbox/health", _guard(health), methods=["GET"]),
+        Route("/_sandbox/state", _guard(state), methods=["GET"]),
+        Route("/_sandbox/requests", _guard(requests), methods=["GET"]),
+        Route("/_sandbox/reset", _guard(reset), methods=["POST"]),
+        Route("/_sandbox/faults", _guard(faults), methods=["GET", "POST"]),
+        Route("/_sandbox/webhooks", _guard(webhooks), methods=["GET", "POST"]),
+        Route("/_sandbox/actions/{action}", _guard(action), methods=["POST"]),
+    ]
