@@ -13,7 +13,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
@@ -924,7 +924,9 @@ class SqlLedger(ABC):
         head = self._exec(cur, "SELECT seq, row_hash FROM audit_head WHERE id = 1").fetchone()
         seq, prev = (int(head[0]), head[1]) if head else (0, GENESIS_HASH)
         rows: list[AuditRow] = []
-        for entry in entries:
+        # Hash the time as it will be read back (UTC): an aware time in another
+        # zone would otherwise hash as "+01:00" and fail verification as changed.
+        for entry in [replace(e, at=e.at.astimezone(UTC)) for e in entries]:
             seq += 1
             row_hash = chain_hash(prev, seq, entry)
             self._exec(
