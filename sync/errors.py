@@ -95,6 +95,7 @@ class RateLimited(RetryableError):
     """HubSpot's rate limit was reached; the event waits for the window to reset."""
 
     code = "rate_limited"
+    policy: str | None = None  # TEN_SECONDLY_ROLLING, DAILY, SECONDLY (search)
 
 
 class PermanentError(SyncError):

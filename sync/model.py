@@ -249,3 +249,17 @@ class SubmitResult:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class HubSpotContact:
+    """A contact as HubSpot returned it: its current id and the properties read.
+
+    ``requested_id`` is the id (or email) it was asked by; when ``id`` differs,
+    the contact was merged and the subject map must be re-keyed.
+    """
+
+    id: HubSpotContactId
+    properties: dict[str, str | None]
+    requested_id: str | None = None
+    merged_ids: tuple[str, ...] = ()

@@ -8,15 +8,17 @@ HubSpot and the register get their ports with their connectors.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from sync.audit import AuditBuilder, AuditEntry, AuditRow, VerifyResult
+from sync.errors import SyncError
 from sync.model import (
     ErrorInfo,
     EventKind,
     EventState,
+    HubSpotContact,
     NewEvent,
     Origin,
     StoredEvent,
@@ -206,4 +208,60 @@ class Ledger(Protocol):
 
     def verify_audit(self) -> VerifyResult:
         """Check the audit chain."""
+        ...
+
+
+class HubSpot(Protocol):
+    """What the worker needs from HubSpot; ``HubSpotClient`` speaks to the real API.
+
+    Every method raises ``SyncError`` subclasses only: ``RetryableError``
+    (``RateLimited``), ``PermanentError`` or ``SubjectAbsent``. Batch methods
+    return one outcome per input (``None`` for success) so a 207 maps back to
+    each event.
+    """
+
+    def hosting_location(self) -> str:
+        """The account's ``dataHostingLocation`` (account info)."""
+        ...
+
+    def get_contact(
+        self, key: str, *, by_email: bool = False, properties: Sequence[str] = ()
+    ) -> HubSpotContact | None:
+        """One contact by id or by email; None when HubSpot has none."""
+        ...
+
+    def read_contacts(
+        self, ids: Sequence[str], properties: Sequence[str] = ()
+    ) -> list[HubSpotContact]:
+        """Contacts by id in one batch read (those that exist)."""
+        ...
+
+    def update_contacts(
+        self, updates: Mapping[str, Mapping[str, str]]
+    ) -> dict[str, SyncError | None]:
+        """Batch update of properties by contact id; an outcome per id."""
+        ...
+
+    def gdpr_delete(self, key: str, *, by_email: bool = False) -> None:
+        """Permanently delete a contact (by id, or by email, which also blocklists it)."""
+        ...
+
+    def unsubscribe_all(self, emails: Sequence[str]) -> dict[str, SyncError | None]:
+        """Unsubscribe each address from all email; an outcome per address."""
+        ...
+
+    def set_subscriptions(
+        self,
+        email: str,
+        subscription_ids: Sequence[str],
+        *,
+        subscribed: bool,
+        legal_basis: str | None = None,
+        explanation: str | None = None,
+    ) -> None:
+        """Subscribe or unsubscribe one address to the named subscriptions."""
+        ...
+
+    def ensure_restriction_property(self) -> None:
+        """Create hubsync's property group and restriction property unless they exist."""
         ...

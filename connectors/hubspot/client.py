@@ -1,0 +1,458 @@
+"""``HubSpotClient``: the HubSpot port over ``hubspot-api-client`` and ``requests``.
+
+- Contacts, GDPR delete, properties and communication preferences v3 go
+  through the official client's typed APIs. Their API objects are built
+  once and cached (each attribute access of the client builds a new
+  connection pool), and every call carries a timeout (the client has none).
+- Communication preferences v4 and account info, which the client does not
+  wrap, go through one ``requests.Session`` with the same token and base URL.
+  ``client.api_request`` would serve too, but it has no timeout and prints
+  the failing URL (an email address, for by-email paths) to stdout.
+- Every call first takes room from the shared ``RateBudget``, and its answer's
+  rate-limit headers correct it. Transient failures are retried a few times
+  here with tenacity (all calls are idempotent); anything longer goes back to
+  the ledger.
+- Errors are translated at this edge (``connectors.hubspot.errors``); nothing
+  raised from here carries a body, an email or a value.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import requests
+import urllib3
+from hubspot import HubSpot as OfficialClient
+from hubspot.communication_preferences import PublicUpdateSubscriptionStatusRequest
+from hubspot.crm.contacts import (
+    BatchInputSimplePublicObjectBatchInput,
+    BatchReadInputSimplePublicObjectId,
+    PublicGdprDeleteInput,
+    SimplePublicObjectBatchInput,
+    SimplePublicObjectId,
+)
+from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from connectors.hubspot import errors
+from connectors.hubspot.ratelimit import RateBudget
+from sync.errors import PermanentError, RateLimited, RetryableError, SubjectAbsent, SyncError
+from sync.model import HubSpotContact, HubSpotContactId
+
+T = TypeVar("T")
+
+RESTRICTION_GROUP = "hubsync"
+RESTRICTION_PROPERTY = "hubsync_processing_restricted"
+BATCH_LIMIT = 100
+
+
+def _short_retry(error: BaseException) -> bool:
+    """Retry in the call only what is transient and short: never a rate limit."""
+    return isinstance(error, RetryableError) and not isinstance(error, RateLimited)
+
+
+class HubSpotClient:
+    """HubSpot for the worker: typed, rate-limited, translated, with timeouts."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        access_token: str,
+        budget: RateBudget,
+        timeout_s: float = 10.0,
+        subscriptions_api: str = "v4",
+        in_call_attempts: int = 3,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token = access_token
+        self._budget = budget
+        self._timeout = timeout_s
+        self._v3_subscriptions = subscriptions_api == "v3"
+        self._attempts = in_call_attempts
+        self._now = now
+        self._session: requests.Session | None = None
+        self._property_ready = False
+
+    # -- plumbing ----------------------------------------------------------
+
+    @functools.cached_property
+    def _apis(self) -> dict[str, Any]:
+        """The typed API objects, built once (each builds its own connection pool)."""
+        client = OfficialClient(
+            access_token=self._token, host=self.base_url, base_url=self.base_url
+        )
+        return {
+            "basic": client.crm.contacts.basic_api,
+            "batch": client.crm.contacts.batch_api,
+            "properties": client.crm.properties.core_api,
+            "groups": client.crm.properties.groups_api,
+            "status": client.communication_preferences.status_api,
+        }
+
+    def _http(self) -> requests.Session:
+        if self._session is None:
+            session = requests.Session()
+            session.headers.update(
+                {
+                    "Authorization": f"Bearer {self._token}",
+                    "Accept": "application/json",
+                    "User-Agent": "hubsync",
+                }
+            )
+            self._session = session
+        return self._session
+
+    def _call(self, operation: str, fn: Callable[[], T], *, search: bool = False) -> T:
+        """Run one HubSpot call under the budget, with short retries, translating errors."""
+        retrying = Retrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_exponential(multiplier=0.2, max=2),
+            retry=retry_if_exception(_short_retry),
+            reraise=True,
+        )
+        result: T = retrying(self._once, operation, fn, search)
+        return result
+
+    def _once(self, operation: str, fn: Callable[[], T], search: bool) -> T:
+        self._budget.acquire(search=search)
+        try:
+            return fn()
+        except SyncError:
+            raise
+        except urllib3.exceptions.HTTPError as exc:
+            raise errors.from_transport(exc, operation=operation) from exc
+        except requests.RequestException as exc:
+            raise errors.from_transport(exc, operation=operation) from exc
+        except Exception as exc:  # the official client's ApiException, one class per package
+            status = getattr(exc, "status", None)
+            if not isinstance(status, int):
+                raise
+            if status == 0:  # TLS failures come back as status 0
+                raise errors.from_transport(exc, operation=operation) from exc
+            raise self._failed(status, getattr(exc, "body", None), getattr(exc, "headers", None),
+                               operation) from exc  # fmt: skip
+
+    def _failed(
+        self, status: int, body: Any, headers: Mapping[str, Any] | None, operation: str
+    ) -> SyncError:
+        error = errors.from_status(status, body, headers, operation=operation, now=self._now())
+        if isinstance(error, RateLimited):
+            self._budget.rate_limited(error.policy, error.retry_after_s or 10.0)
+        return error
+
+    def _typed(self, operation: str, fn: Callable[[], tuple[Any, int, Any]]) -> Any:
+        """A ``*_with_http_info`` call: returns the data, feeds the headers to the budget."""
+
+        def run() -> Any:
+            data, _status, headers = fn()
+            self._budget.observe(headers)
+            return data
+
+        return self._call(operation, run)
+
+    def _raw(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        ok: tuple[int, ...] = (200,),
+    ) -> Any:
+        """A call the official client does not wrap, through the requests session."""
+
+        def run() -> Any:
+            response = self._http().request(
+                method, self.base_url + path, params=params, json=body, timeout=self._timeout
+            )
+            self._budget.observe(response.headers)
+            if response.status_code not in ok:
+                raise self._failed(response.status_code, response.content, response.headers,
+                                   operation)  # fmt: skip
+            return response.json() if response.content else None
+
+        return self._call(operation, run)
+
+    # -- account -----------------------------------------------------------
+
+    def hosting_location(self) -> str:
+        """The account's ``dataHostingLocation``, lower case."""
+        data = self._raw("account details", "GET", "/account-info/v3/details")
+        location = data.get("dataHostingLocation") if isinstance(data, dict) else None
+        if not isinstance(location, str) or not location:
+            raise PermanentError("account details carry no dataHostingLocation", code="residency")
+        return location.strip().lower()
+
+    # -- contacts ----------------------------------------------------------
+
+    def get_contact(
+        self, key: str, *, by_email: bool = False, properties: Sequence[str] = ()
+    ) -> HubSpotContact | None:
+        """One contact by id or by email; None on 404."""
+        kwargs: dict[str, Any] = {"_request_timeout": self._timeout, "archived": False}
+        if properties:
+            kwargs["properties"] = list(properties)
+        if by_email:
+            kwargs["id_property"] = "email"
+        try:
+            data = self._typed(
+                "contact read",
+                lambda: self._apis["basic"].get_by_id_with_http_info(key, **kwargs),
+            )
+        except SubjectAbsent:
+            return None
+        return _contact(data.to_dict(), requested=key)
+
+    def read_contacts(
+        self, ids: Sequence[str], properties: Sequence[str] = ()
+    ) -> list[HubSpotContact]:
+        """Contacts by id in batches of 100; missing ones are simply absent."""
+        found: list[HubSpotContact] = []
+        for start in range(0, len(ids), BATCH_LIMIT):
+            chunk = list(ids[start : start + BATCH_LIMIT])
+            request = BatchReadInputSimplePublicObjectId(
+                inputs=[SimplePublicObjectId(id=i) for i in chunk],
+                properties=list(properties),
+                properties_with_history=[],
+            )
+            read = functools.partial(
+                self._apis["batch"].read_with_http_info, request, _request_timeout=self._timeout
+            )
+            try:
+                data = self._typed("contact batch read", read)
+            except SubjectAbsent:
+                continue
+            found.extend(_contact(r) for r in (data.to_dict().get("results") or []))
+        return found
+
+    def update_contacts(
+        self, updates: Mapping[str, Mapping[str, str]]
+    ) -> dict[str, SyncError | None]:
+        """Batch update by contact id (100 at a time); a 207 maps back to each id."""
+        outcomes: dict[str, SyncError | None] = {}
+        ids = list(updates)
+        for start in range(0, len(ids), BATCH_LIMIT):
+            chunk = ids[start : start + BATCH_LIMIT]
+            request = BatchInputSimplePublicObjectBatchInput(
+                inputs=[
+                    SimplePublicObjectBatchInput(id=i, properties=dict(updates[i])) for i in chunk
+                ]
+            )
+            update = functools.partial(
+                self._apis["batch"].update_with_http_info, request, _request_timeout=self._timeout
+            )
+            data = self._typed("contact batch update", update).to_dict()
+            outcomes.update(_batch_outcomes(chunk, data, "contact batch update", self._now()))
+        return outcomes
+
+    def gdpr_delete(self, key: str, *, by_email: bool = False) -> None:
+        """Permanent delete; by email it also blocklists the address. A 404 means already gone."""
+        request = PublicGdprDeleteInput(object_id=key, id_property="email" if by_email else None)
+        try:
+            self._typed(
+                "GDPR delete",
+                lambda: self._apis["basic"].purge_with_http_info(
+                    request, _request_timeout=self._timeout
+                ),
+            )
+        except SubjectAbsent:
+            return
+
+    # -- restriction property ------------------------------------------------
+
+    def ensure_restriction_property(self) -> None:
+        """Create the ``hubsync`` group and ``hubsync_processing_restricted`` once."""
+        if self._property_ready:
+            return
+        try:
+            self._typed(
+                "property read",
+                lambda: self._apis["properties"].get_by_name_with_http_info(
+                    "contacts", RESTRICTION_PROPERTY, _request_timeout=self._timeout
+                ),
+            )
+        except SubjectAbsent:
+            self._create_restriction_property()
+        self._property_ready = True
+
+    def _create_restriction_property(self) -> None:
+        try:
+            self._typed(
+                "property group read",
+                lambda: self._apis["groups"].get_by_name_with_http_info(
+                    "contacts", RESTRICTION_GROUP, _request_timeout=self._timeout
+                ),
+            )
+        except SubjectAbsent:
+            group = PropertyGroupCreate(name=RESTRICTION_GROUP, label="hubsync", display_order=-1)
+            self._typed(
+                "property group create",
+                lambda: self._apis["groups"].create_with_http_info(
+                    "contacts", group, _request_timeout=self._timeout
+                ),
+            )
+        prop = PropertyCreate(
+            name=RESTRICTION_PROPERTY,
+            label="Processing restricted (GDPR Art. 18)",
+            description="Set by hubsync: the controller has restricted processing of this person.",
+            group_name=RESTRICTION_GROUP,
+            type="enumeration",
+            field_type="booleancheckbox",
+            options=[
+                {"label": "Yes", "value": "true", "displayOrder": 0, "hidden": False},
+                {"label": "No", "value": "false", "displayOrder": 1, "hidden": False},
+            ],
+        )
+        try:
+            self._typed(
+                "property create",
+                lambda: self._apis["properties"].create_with_http_info(
+                    "contacts", prop, _request_timeout=self._timeout
+                ),
+            )
+        except PermanentError as exc:
+            if exc.http_status != 409:  # another worker created it first
+                raise
+
+    # -- subscriptions -------------------------------------------------------
+
+    def unsubscribe_all(self, emails: Sequence[str]) -> dict[str, SyncError | None]:
+        """Unsubscribe each address from all email (v4 batch, or v3 per definition)."""
+        if self._v3_subscriptions:
+            return self._v3_unsubscribe_all(emails)
+        outcomes: dict[str, SyncError | None] = {}
+        for start in range(0, len(emails), BATCH_LIMIT):
+            chunk = list(emails[start : start + BATCH_LIMIT])
+            data = self._raw(
+                "unsubscribe from all email",
+                "POST",
+                "/communication-preferences/v4/statuses/batch/unsubscribe-all",
+                params={"channel": "EMAIL"},
+                body={"inputs": chunk},
+                ok=(200, 207),
+            )
+            outcomes.update(_batch_outcomes(chunk, data, "unsubscribe from all email", self._now()))
+        return outcomes
+
+    def _v3_unsubscribe_all(self, emails: Sequence[str]) -> dict[str, SyncError | None]:
+        definitions = self._raw(
+            "subscription definitions", "GET", "/communication-preferences/v3/definitions"
+        )
+        ids = [str(d["id"]) for d in (definitions or {}).get("subscriptionDefinitions", [])]
+        outcomes: dict[str, SyncError | None] = {}
+        for email in emails:
+            try:
+                self.set_subscriptions(email, ids, subscribed=False)
+                outcomes[email] = None
+            except SyncError as exc:
+                outcomes[email] = exc
+        return outcomes
+
+    def set_subscriptions(
+        self,
+        email: str,
+        subscription_ids: Sequence[str],
+        *,
+        subscribed: bool,
+        legal_basis: str | None = None,
+        explanation: str | None = None,
+    ) -> None:
+        """Subscribe or unsubscribe one address to the named subscriptions."""
+        if not subscription_ids:
+            return
+        if self._v3_subscriptions:
+            for subscription_id in subscription_ids:
+                self._v3_set(email, subscription_id, subscribed, legal_basis, explanation)
+            return
+        inputs = [
+            {
+                "subscriberIdString": email,
+                "channel": "EMAIL",
+                "statusState": "SUBSCRIBED" if subscribed else "UNSUBSCRIBED",
+                "subscriptionId": int(sid) if str(sid).isdigit() else sid,
+                **({"legalBasis": legal_basis} if legal_basis else {}),
+                **({"legalBasisExplanation": explanation} if explanation else {}),
+            }
+            for sid in subscription_ids
+        ]
+        data = self._raw(
+            "subscription status write",
+            "POST",
+            "/communication-preferences/v4/statuses/batch/write",
+            body={"inputs": inputs},
+            ok=(200, 207),
+        )
+        for error in (data or {}).get("errors") or []:
+            code = error.get("status") if isinstance(error.get("status"), int) else 400
+            raise errors.from_status(
+                code, error, None, operation="subscription status write", now=self._now()
+            )
+
+    def _v3_set(
+        self,
+        email: str,
+        subscription_id: str,
+        subscribed: bool,
+        legal_basis: str | None,
+        explanation: str | None,
+    ) -> None:
+        request = PublicUpdateSubscriptionStatusRequest(
+            email_address=email,
+            subscription_id=str(subscription_id),
+            legal_basis=legal_basis,
+            legal_basis_explanation=explanation,
+        )
+        api = self._apis["status"]
+        method = api.subscribe_with_http_info if subscribed else api.unsubscribe_with_http_info
+        try:
+            self._typed(
+                "subscription status write",
+                lambda: method(request, _request_timeout=self._timeout),
+            )
+        except PermanentError as exc:
+            # v3 answers 400 when the address already has the asked status.
+            if exc.http_status != 400:
+                raise
+
+
+def _contact(data: Mapping[str, Any], requested: str | None = None) -> HubSpotContact:
+    properties = dict(data.get("properties") or {})
+    merged = properties.get("hs_merged_object_ids") or ""
+    return HubSpotContact(
+        id=HubSpotContactId(str(data["id"])),
+        properties=properties,
+        requested_id=requested,
+        merged_ids=tuple(m for m in str(merged).split(";") if m),
+    )
+
+
+def _batch_outcomes(
+    keys: Sequence[str],
+    data: Mapping[str, Any] | None,
+    operation: str,
+    now: datetime,
+) -> dict[str, SyncError | None]:
+    """Map a batch answer (200 or 207) back to its inputs: None for success."""
+    outcomes: dict[str, SyncError | None] = dict.fromkeys(keys)
+    for error in (data or {}).get("errors") or []:
+        ids = ((error.get("context") or {}).get("ids")) or []
+        status = error.get("status")
+        code = 404 if error.get("category") == "OBJECT_NOT_FOUND" else 400
+        if isinstance(status, int):
+            code = status
+        failure = errors.from_status(code, error, None, operation=operation, now=now)
+        matched = [i for i in ids if i in outcomes]
+        for item in matched or ([] if ids else list(keys)):
+            outcomes[item] = failure
+    return outcomes

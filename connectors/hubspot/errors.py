@@ -1,0 +1,162 @@
+"""HubSpot's answers translated into hubsync's errors, at the edge.
+
+The decision table (hubspot-api.md section 4):
+
+======================  ===============================================
+status / failure        becomes
+======================  ===============================================
+429 TEN_SECONDLY_ROLLING ``RateLimited``, wait the interval (10 s) or Retry-After
+429 DAILY               ``RateLimited``, wait until the daily reset
+429 search (secondly)   ``RateLimited``, wait 1 s
+5xx, 423, 477, 52x      ``RetryableError``
+timeouts, connections   ``RetryableError``
+404                     ``SubjectAbsent``
+401, 403                ``PermanentError`` (auth, scopes)
+400, 409, 414, other    ``PermanentError``
+======================  ===============================================
+
+HubSpot's error bodies can quote the values sent (an email in a 409, a bad
+property value in a 400), so only ``status``, ``category``, ``errorType``,
+``policyName`` and ``correlationId`` are read from them; the message never
+leaves this module.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sync.errors import PermanentError, RateLimited, RetryableError, SubjectAbsent, SyncError
+
+RETRYABLE_STATUSES = frozenset({408, 423, 477, 500, 502, 503, 504, 521, 522, 523, 524})
+DEFAULT_INTERVAL_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorBody:
+    """The safe parts of a HubSpot error body."""
+
+    category: str | None = None
+    error_type: str | None = None
+    policy_name: str | None = None
+    correlation_id: str | None = None
+    secondly: bool = False
+
+    @classmethod
+    def parse(cls, body: Any) -> ErrorBody:
+        """Read a body (bytes, str or dict); anything unreadable gives an empty ErrorBody."""
+        data: Any = body
+        if isinstance(body, bytes | bytearray):
+            body = body.decode("utf-8", errors="replace")
+        if isinstance(body, str):
+            try:
+                data = json.loads(body)
+            except ValueError:
+                return cls()
+        if not isinstance(data, dict):
+            return cls()
+        message = data.get("message")
+        return cls(
+            category=_str(data.get("category")),
+            error_type=_str(data.get("errorType")),
+            policy_name=_str(data.get("policyName")),
+            correlation_id=_str(data.get("correlationId")),
+            secondly=isinstance(message, str) and "secondly limit" in message,
+        )
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def header(headers: Mapping[str, Any] | None, name: str) -> str | None:
+    """A header's value, looked up case-insensitively."""
+    if not headers:
+        return None
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return str(value)
+    return None
+
+
+def seconds_until_daily_reset(now: datetime) -> float:
+    """Seconds to the next midnight UTC, when hubsync assumes the daily limit resets.
+
+    HubSpot resets at midnight in the account's time zone; UTC is the
+    earliest such midnight for European accounts, and a 429 after it only
+    parks the work again.
+    """
+    tomorrow = (now.astimezone(UTC) + timedelta(days=1)).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    return max(1.0, (tomorrow - now).total_seconds())
+
+
+def retry_after(headers: Mapping[str, Any] | None) -> float | None:
+    """The ``Retry-After`` header in seconds, when it is a number."""
+    value = header(headers, "Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def from_status(
+    status: int,
+    body: Any,
+    headers: Mapping[str, Any] | None,
+    *,
+    operation: str,
+    now: datetime,
+) -> SyncError:
+    """The error an HTTP answer means, named by ``operation`` (e.g. "batch update")."""
+    parsed = ErrorBody.parse(body)
+    correlation = parsed.correlation_id or header(headers, "X-HubSpot-Correlation-Id")
+    where = f"HubSpot answered {status} to {operation}"
+    if parsed.category:
+        where += f" ({parsed.category})"
+    common: dict[str, Any] = {"http_status": status, "correlation_id": correlation}
+    if status == 429:
+        policy = parsed.policy_name or ("SECONDLY" if parsed.secondly else "TEN_SECONDLY_ROLLING")
+        wait = retry_after(headers)
+        if wait is None:
+            if policy == "DAILY":
+                wait = seconds_until_daily_reset(now)
+            elif policy == "SECONDLY":
+                wait = 1.0
+            else:
+                interval = header(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
+                wait = float(interval) / 1000 if interval and interval.isdigit() else 10.0
+        error = RateLimited(
+            f"{where}: rate limit {policy}",
+            code=f"rate_limited_{policy.lower()}",
+            retry_after_s=wait,
+            **common,
+        )
+        error.policy = policy
+        return error
+    if status in RETRYABLE_STATUSES or status >= 500:
+        return RetryableError(
+            where, code=f"http_{status}", retry_after_s=retry_after(headers), **common
+        )
+    if status == 404:
+        return SubjectAbsent(where, code="not_found", **common)
+    if status in (401, 403):
+        return PermanentError(
+            where, code="unauthorized" if status == 401 else "forbidden", **common
+        )
+    return PermanentError(where, code=f"http_{status}", **common)
+
+
+def from_transport(exc: BaseException, *, operation: str) -> RetryableError:
+    """A timeout or connection failure (no HTTP answer): always worth another try."""
+    name = type(exc).__name__
+    timed_out = "Timeout" in name or "timed out" in name.lower()
+    return RetryableError(
+        f"no answer from HubSpot to {operation} ({name})",
+        code="timeout" if timed_out else "connection_error",
+    )
