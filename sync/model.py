@@ -263,3 +263,23 @@ class HubSpotContact:
     properties: dict[str, str | None]
     requested_id: str | None = None
     merged_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one held event ends an attempt (``SqlLedger.record``).
+
+    ``done``; ``pending`` again at ``retry_at`` (``count_attempt=False`` for a
+    deferral that was not the event's fault: a rate limit, the residency
+    guard); or ``failed`` (dead-lettered). ``erased_subject`` with
+    ``suppress`` closes an erasure in the same transaction.
+    """
+
+    seq: int
+    state: EventState
+    note: str | None = None
+    error: ErrorInfo | None = None
+    retry_at: datetime | None = None
+    count_attempt: bool = True
+    erased_subject: str | None = None
+    suppress: tuple[tuple[str, str], ...] = ()

@@ -21,6 +21,7 @@ from sync.model import (
     HubSpotContact,
     NewEvent,
     Origin,
+    Outcome,
     StoredEvent,
     SubjectId,
     SubmitResult,
@@ -86,6 +87,18 @@ class Ledger(Protocol):
         self, owner: str, seq: int, error: ErrorInfo, now: datetime, retry_at: datetime | None
     ) -> EventState:
         """Reschedule a held event, or dead-letter it when ``retry_at`` is None."""
+        ...
+
+    def record(
+        self,
+        owner: str,
+        outcomes: Sequence[Outcome],
+        now: datetime,
+        audit: Sequence[AuditEntry] = (),
+        *,
+        strict: bool = False,
+    ) -> list[int]:
+        """Record how held events end this attempt, with audit rows, in one transaction."""
         ...
 
     def release(self, owner: str, seqs: Sequence[int]) -> int:

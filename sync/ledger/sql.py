@@ -38,6 +38,7 @@ from sync.model import (
     EventState,
     NewEvent,
     Origin,
+    Outcome,
     StoredEvent,
     SubjectId,
     SubmitResult,
@@ -443,22 +444,68 @@ class SqlLedger(ABC):
                     lost.append(seq)
         return lost
 
+    def record(
+        self,
+        owner: str,
+        outcomes: Sequence[Outcome],
+        now: datetime,
+        audit: Sequence[AuditEntry] = (),
+        *,
+        strict: bool = False,
+    ) -> list[int]:
+        """Record how held events end this attempt, with their audit rows, in one transaction.
+
+        Returns the seqs whose lease this owner no longer held (left
+        untouched); with ``strict`` such a seq raises ``LeaseLost`` and
+        nothing is recorded. An outcome that closes an erasure also
+        suppresses its digests and scrubs every payload of the subject.
+        """
+        now_s = ts(now)
+        lost: list[int] = []
+        with self._tx() as cur:
+            for outcome in outcomes:
+                self._exec(cur, *self._outcome_update(outcome, owner, now_s))
+                if cur.rowcount == 0:
+                    if strict:
+                        raise LeaseLost(f"event seq {outcome.seq} is not held by {owner}")
+                    lost.append(outcome.seq)
+                elif outcome.erased_subject is not None:
+                    self._mark_erased(cur, outcome.erased_subject, outcome.suppress, now_s)
+            self._append_audit(cur, audit)
+        return lost
+
+    @staticmethod
+    def _outcome_update(outcome: Outcome, owner: str, now_s: float) -> tuple[str, tuple[Any, ...]]:
+        held = " WHERE seq = ? AND state = 'in_progress' AND lease_owner = ?"
+        error = json.dumps(outcome.error.as_dict()) if outcome.error else None
+        if outcome.state is EventState.DONE:
+            sql = (
+                "UPDATE events SET state = 'done', finished_at = ?, note = ?, "
+                "lease_owner = NULL, lease_until = NULL" + held
+            )
+            return sql, (now_s, outcome.note, outcome.seq, owner)
+        if outcome.state is EventState.PENDING:
+            if outcome.retry_at is None:
+                raise ValueError("a pending outcome needs retry_at")
+            sql = (
+                "UPDATE events SET state = 'pending', next_attempt_at = ?, last_error = ?, "
+                "attempts = attempts - ?, lease_owner = NULL, lease_until = NULL" + held
+            )
+            uncount = 0 if outcome.count_attempt else 1
+            return sql, (ts(outcome.retry_at), error, uncount, outcome.seq, owner)
+        if outcome.state is EventState.FAILED:
+            sql = (
+                "UPDATE events SET state = 'failed', finished_at = ?, next_attempt_at = ?, "
+                "last_error = ?, lease_owner = NULL, lease_until = NULL" + held
+            )
+            return sql, (now_s, now_s, error, outcome.seq, owner)
+        raise ValueError(f"an attempt cannot end {outcome.state.value}")
+
     def complete(
         self, owner: str, seqs: Sequence[int], now: datetime, note: str | None = None
     ) -> None:
         """Mark held events done. Raises ``LeaseLost`` (and changes nothing) if one is not held."""
-        now_s = ts(now)
-        with self._tx() as cur:
-            for seq in seqs:
-                self._exec(
-                    cur,
-                    "UPDATE events SET state = 'done', finished_at = ?, note = ?, "
-                    "lease_owner = NULL, lease_until = NULL "
-                    "WHERE seq = ? AND state = 'in_progress' AND lease_owner = ?",
-                    (now_s, note, seq, owner),
-                )
-                if cur.rowcount == 0:
-                    raise LeaseLost(f"event seq {seq} is not held by {owner}")
+        self.record(owner, [Outcome(s, EventState.DONE, note=note) for s in seqs], now, strict=True)
 
     def record_failure(
         self,
@@ -473,25 +520,8 @@ class SqlLedger(ABC):
         The retry decision (backoff, maximum attempts, permanent errors) is
         the caller's; see ``sync.retry``.
         """
-        now_s = ts(now)
         state = EventState.PENDING if retry_at is not None else EventState.FAILED
-        with self._tx() as cur:
-            self._exec(
-                cur,
-                "UPDATE events SET state = ?, next_attempt_at = ?, last_error = ?, "
-                "finished_at = ?, lease_owner = NULL, lease_until = NULL "
-                "WHERE seq = ? AND state = 'in_progress' AND lease_owner = ?",
-                (
-                    state.value,
-                    ts(retry_at) if retry_at is not None else now_s,
-                    json.dumps(error.as_dict()),
-                    None if retry_at is not None else now_s,
-                    seq,
-                    owner,
-                ),
-            )
-            if cur.rowcount == 0:
-                raise LeaseLost(f"event seq {seq} is not held by {owner}")
+        self.record(owner, [Outcome(seq, state, error=error, retry_at=retry_at)], now, strict=True)
         return state
 
     def release(self, owner: str, seqs: Sequence[int]) -> int:
@@ -764,31 +794,35 @@ class SqlLedger(ABC):
         ``suppress`` holds (kind, digest) pairs, kind ``email`` or ``contact``.
         Returns how many payloads were scrubbed.
         """
-        now_s = ts(now)
         with self._tx() as cur:
-            for kind, digest in suppress:
-                self._exec(
-                    cur,
-                    "INSERT INTO suppression (digest, kind, added_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT (digest) DO UPDATE SET lifted_at = NULL, lift_reason = NULL",
-                    (digest, kind, now_s),
-                )
+            return self._mark_erased(cur, subject_id, suppress, ts(now))
+
+    def _mark_erased(
+        self, cur: Cursor, subject_id: str, suppress: Sequence[tuple[str, str]], now_s: float
+    ) -> int:
+        for kind, digest in suppress:
             self._exec(
                 cur,
-                "INSERT INTO subjects (subject_id, erasure, erasure_at, updated_at) "
-                "VALUES (?, 'erased', ?, ?) ON CONFLICT (subject_id) DO UPDATE SET "
-                "email = NULL, erasure = 'erased', erasure_at = excluded.erasure_at, "
-                "updated_at = excluded.updated_at",
-                (subject_id, now_s, now_s),
+                "INSERT INTO suppression (digest, kind, added_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (digest) DO UPDATE SET lifted_at = NULL, lift_reason = NULL",
+                (digest, kind, now_s),
             )
-            self._exec(cur, "DELETE FROM subject_contacts WHERE subject_id = ?", (subject_id,))
-            self._exec(
-                cur,
-                "UPDATE events SET payload = NULL, scrubbed_at = ? "
-                "WHERE subject_id = ? AND payload IS NOT NULL AND state <> 'in_progress'",
-                (now_s, subject_id),
-            )
-            return max(cur.rowcount, 0)
+        self._exec(
+            cur,
+            "INSERT INTO subjects (subject_id, erasure, erasure_at, updated_at) "
+            "VALUES (?, 'erased', ?, ?) ON CONFLICT (subject_id) DO UPDATE SET "
+            "email = NULL, erasure = 'erased', erasure_at = excluded.erasure_at, "
+            "updated_at = excluded.updated_at",
+            (subject_id, now_s, now_s),
+        )
+        self._exec(cur, "DELETE FROM subject_contacts WHERE subject_id = ?", (subject_id,))
+        self._exec(
+            cur,
+            "UPDATE events SET payload = NULL, scrubbed_at = ? "
+            "WHERE subject_id = ? AND payload IS NOT NULL AND state <> 'in_progress'",
+            (now_s, subject_id),
+        )
+        return max(cur.rowcount, 0)
 
     def is_suppressed(self, digest: str) -> bool:
         """Whether a digest (of an erased email or contact id) is on the suppression list."""
