@@ -31,6 +31,7 @@ from sync.model import (
     EventState,
     NewEvent,
     Origin,
+    Outcome,
     StoredEvent,
     SubjectId,
     SubmitResult,
@@ -1405,3 +1406,176 @@ def test_open_refuses_a_ledger_from_a_newer_hubsync(ledger: SqlLedger) -> None:
 
     with pytest.raises(SchemaOutdated):
         ledger.open(at(1))
+
+
+# -- recording several outcomes at once ----------------------------------------
+
+
+def transfer(seq: int, outcome: str) -> AuditEntry:
+    """The audit row of one transfer to HubSpot."""
+    return entry(
+        "contact_updated", T0, direction="to_hubspot", system="hubspot", outcome=outcome,
+        event_id=f"seq-{seq}", http_status=200,
+    )  # fmt: skip
+
+
+def test_record_ends_several_held_events_with_their_audit_rows_in_one_transaction(
+    ledger: SqlLedger,
+) -> None:
+    submit(ledger, event("a", "A"), event("b", "B"), event("c", "C"))
+    a, b, c = ledger.claim("worker-a", 10, T0, LEASE)
+
+    lost = ledger.record(
+        "worker-a",
+        [
+            Outcome(a.seq, EventState.DONE, note="applied"),
+            Outcome(b.seq, EventState.PENDING, error=retryable(), retry_at=at(60)),
+            Outcome(c.seq, EventState.FAILED, error=permanent()),
+        ],
+        at(1),
+        [transfer(a.seq, "ok"), transfer(b.seq, "retry"), transfer(c.seq, "failed")],
+    )
+
+    assert lost == []
+    assert (ledger.get(a.seq).state, ledger.get(a.seq).note) == (EventState.DONE, "applied")
+    b_now = ledger.get(b.seq)
+    assert (b_now.state, b_now.next_attempt_at, b_now.attempts) == (EventState.PENDING, at(60), 1)
+    c_now = ledger.get(c.seq)
+    assert (c_now.state, c_now.last_error, c_now.finished_at) == (
+        EventState.FAILED,
+        permanent(),
+        at(1),
+    )
+    assert [r.entry.outcome for r in ledger.audit_rows()] == ["ok", "retry", "failed"]
+    assert ledger.verify_audit().ok
+
+
+def test_record_returns_the_events_no_longer_held_and_records_the_others(
+    ledger: SqlLedger,
+) -> None:
+    submit(ledger, event("a", "A"), event("b", "B"))
+    a, b = ledger.claim("worker-a", 10, T0, LEASE)
+    ledger.release("worker-a", [b.seq])
+    (b_taken,) = ledger.claim("worker-b", 10, at(1), LEASE)
+
+    lost = ledger.record(
+        "worker-a",
+        [Outcome(a.seq, EventState.DONE), Outcome(b.seq, EventState.DONE)],
+        at(2),
+    )
+
+    assert lost == [b.seq]
+    assert ledger.get(a.seq).state is EventState.DONE
+    assert ledger.get(b.seq) == b_taken
+
+
+def test_strict_record_raises_lease_lost_and_records_nothing(ledger: SqlLedger) -> None:
+    submit(ledger, event("a", "A"), event("b", "B"))
+    a, b = ledger.claim("worker-a", 10, T0, LEASE)
+    ledger.release("worker-a", [b.seq])
+
+    with pytest.raises(LeaseLost):
+        ledger.record(
+            "worker-a",
+            [Outcome(a.seq, EventState.DONE), Outcome(b.seq, EventState.DONE)],
+            at(1),
+            [transfer(a.seq, "ok")],
+            strict=True,
+        )
+
+    assert ledger.get(a.seq) == a
+    assert list(ledger.audit_rows()) == []
+
+
+def test_a_deferral_returns_the_event_without_counting_the_attempt(ledger: SqlLedger) -> None:
+    submit(ledger, event("reg-1"))
+    (held,) = ledger.claim("worker-a", 10, T0, LEASE)
+
+    ledger.record(
+        "worker-a",
+        [
+            Outcome(
+                held.seq,
+                EventState.PENDING,
+                error=retryable("rate_limited"),
+                retry_at=at(10),
+                count_attempt=False,
+            )
+        ],
+        at(1),
+    )
+
+    ev = ledger.get(held.seq)
+    assert (ev.state, ev.attempts, ev.next_attempt_at) == (EventState.PENDING, 0, at(10))
+    assert ledger.claim("worker-a", 10, at(9), LEASE) == []
+    (again,) = ledger.claim("worker-a", 10, at(10), LEASE)
+    assert again.attempts == 1
+
+
+def test_an_outcome_that_cannot_end_an_attempt_is_refused_and_nothing_is_recorded(
+    ledger: SqlLedger,
+) -> None:
+    submit(ledger, event("a", "A"), event("b", "B"))
+    a, b = ledger.claim("worker-a", 10, T0, LEASE)
+
+    for bad in (Outcome(b.seq, EventState.PENDING), Outcome(b.seq, EventState.SKIPPED)):
+        with pytest.raises(ValueError):
+            ledger.record("worker-a", [Outcome(a.seq, EventState.DONE), bad], at(1))
+
+    assert ledger.get(a.seq) == a
+    assert ledger.get(b.seq) == b
+
+
+def test_completing_an_erasure_suppresses_and_scrubs_its_subject_in_the_same_transaction(
+    ledger: SqlLedger,
+) -> None:
+    ledger.remember_subject("C-1", T0, email=EMAIL, contact_ids=["101"])
+    submit(ledger, event("access", kind=EventKind.ACCESS, occurred=at(1)))
+    finish(ledger, "access", at(2))
+    submit(ledger, event("erase", kind=EventKind.ERASURE, occurred=at(3)), now=at(3))
+    (erasure,) = ledger.claim("worker-a", 10, at(4), LEASE)
+
+    ledger.record(
+        "worker-a",
+        [
+            Outcome(
+                erasure.seq,
+                EventState.DONE,
+                erased_subject="C-1",
+                suppress=(("email", "digest-email"), ("contact", "digest-101")),
+            )
+        ],
+        at(5),
+        [transfer(erasure.seq, "erased")],
+    )
+
+    for ev in ledger.list_events(subject_id="C-1"):
+        assert (ev.state, ev.payload) == (EventState.DONE, None), ev.event_id
+    assert ledger.get(erasure.seq).scrubbed_at == at(5)
+    record = ledger.subject("C-1")
+    assert record is not None
+    assert (record.erasure, record.email, record.contact_ids) == ("erased", None, ())
+    assert ledger.is_suppressed("digest-email")
+    assert ledger.is_suppressed("digest-101")
+    (late,) = submit(ledger, event("late", occurred=at(6)), now=at(6))
+    assert late.state is EventState.SKIPPED
+
+
+def test_an_erasure_outcome_whose_lease_was_lost_erases_nothing(ledger: SqlLedger) -> None:
+    ledger.remember_subject("C-1", T0, email=EMAIL)
+    submit(ledger, event("erase", kind=EventKind.ERASURE))
+    (erasure,) = ledger.claim("worker-a", 10, T0, LEASE)
+    ledger.release("worker-a", [erasure.seq])
+
+    lost = ledger.record(
+        "worker-a",
+        [Outcome(erasure.seq, EventState.DONE, erased_subject="C-1", suppress=(("email", "d"),))],
+        at(1),
+    )
+
+    assert lost == [erasure.seq]
+    assert not ledger.is_suppressed("d")
+    record = ledger.subject("C-1")
+    assert record is not None
+    assert (record.erasure, record.email) == ("erasing", EMAIL)
+    assert ledger.get(erasure.seq).payload is not None
