@@ -60,6 +60,17 @@ class FieldMap:
         """Register field names the mapping does not know."""
         return sorted(name for name in field_names if name not in self.fields)
 
+    def sent_to_hubspot(self, field_names: Iterable[str]) -> list[str]:
+        """The known names among these whose register value goes to HubSpot.
+
+        A field whose authority is ``hubspot`` is never overwritten from the register.
+        """
+        return [
+            n
+            for n in field_names
+            if n in self.fields and self.fields[n].authority is not Authority.HUBSPOT
+        ]
+
     def categories(self, field_names: Iterable[str]) -> tuple[str, ...]:
         """The data categories of the known fields among ``field_names``, sorted."""
         return tuple(sorted({self.fields[n].category for n in field_names if n in self.fields}))

@@ -7,13 +7,24 @@ depends on ports. Building connects to nothing: connections open on first use.
 from __future__ import annotations
 
 import getpass
+from datetime import timedelta
+from typing import Any
 
+from connectors.hubspot.client import HubSpotClient
+from connectors.hubspot.ratelimit import RateBudget
+from mappings import MappingFileError, load_mapping
+from sync.audit import Pseudonymizer
 from sync.clock import SystemClock
+from sync.effects import HubSpotEffects
+from sync.errors import ConfigurationError, HubsyncError
 from sync.ledger import open_ledger
 from sync.ledger.sql import SqlLedger
 from sync.operator import Operator
-from sync.ports import Clock
+from sync.ports import Clock, Ledger
+from sync.residency import ResidencyGuard
+from sync.retry import RetryPolicy
 from sync.settings import Settings
+from sync.worker import Worker
 
 
 def build_ledger(settings: Settings) -> SqlLedger:
@@ -47,3 +58,107 @@ def build_operator(
         actor=actor or default_actor(),
         pseudonym_key=key.get_secret_value().encode() if key else None,
     )
+
+
+def _secret(value: object, variable: str, what: str) -> str:
+    secret = getattr(value, "get_secret_value", lambda: None)()
+    if not secret:
+        raise ConfigurationError(f"{what} is not set: set {variable} in the environment")
+    return str(secret)
+
+
+def build_hubspot(settings: Settings, ledger: Ledger, clock: Clock) -> HubSpotClient:
+    """The HubSpot client with its rate budget kept in the ledger."""
+    hub = settings.hubspot
+    token = _secret(hub.access_token, "HUBSYNC_HUBSPOT__ACCESS_TOKEN", "[hubspot] access_token")
+    budget = RateBudget(
+        ledger,
+        clock,
+        per_10s=hub.rate_limit_per_10s,
+        daily=hub.daily_limit,
+        search_per_s=hub.search_limit_per_s,
+    )
+    return HubSpotClient(
+        base_url=hub.base_url,
+        access_token=token,
+        budget=budget,
+        timeout_s=hub.timeout_seconds,
+        subscriptions_api=hub.subscriptions_api,
+        now=clock.now,
+    )
+
+
+def build_residency(settings: Settings, hubspot: HubSpotClient, clock: Clock) -> ResidencyGuard:
+    """The residency guard over the configured allowed locations."""
+    return ResidencyGuard(
+        hubspot,
+        settings.hubspot.allowed_hosting_locations,
+        clock,
+        timedelta(minutes=settings.hubspot.residency_check_minutes),
+    )
+
+
+def build_worker(settings: Settings, *, clock: Clock | None = None) -> Worker:
+    """A worker over an opened ledger, the HubSpot client and the default mapping."""
+    clock = clock or SystemClock()
+    ledger = build_ledger(settings)
+    ledger.open(clock.now())
+    key = _secret(
+        settings.audit.pseudonym_key, "HUBSYNC_AUDIT__PSEUDONYM_KEY", "[audit] pseudonym_key"
+    )
+    pseudonymizer = Pseudonymizer(key.encode())
+    try:
+        fields = load_mapping()
+    except MappingFileError as exc:
+        raise ConfigurationError(str(exc), problems=exc.problems) from exc
+    hubspot = build_hubspot(settings, ledger, clock)
+    work = settings.worker
+    return Worker(
+        ledger=ledger,
+        effects=HubSpotEffects(hubspot, ledger, fields, pseudonymizer, clock),
+        residency=build_residency(settings, hubspot, clock),
+        fields=fields,
+        pseudonymizer=pseudonymizer,
+        clock=clock,
+        policy=RetryPolicy(
+            max_attempts=work.max_attempts,
+            base_s=work.backoff_base_seconds,
+            max_delay_s=work.backoff_max_seconds,
+        ),
+        batch_size=work.batch_size,
+        lease=timedelta(seconds=work.lease_seconds),
+        poll_interval_s=work.poll_interval_seconds,
+        retention=timedelta(days=settings.retention.payload_days),
+    )
+
+
+def check(settings: Settings, *, clock: Clock | None = None) -> dict[str, Any]:
+    """What ``hubsync check`` reports: ledger, HubSpot reachability, residency verdict."""
+    clock = clock or SystemClock()
+    checks: dict[str, dict[str, Any]] = {"settings": {"ok": True, "detail": "valid"}}
+    ledger = build_ledger(settings)
+    try:
+        ledger.open(clock.now())
+        checks["ledger"] = {"ok": True, "detail": f"schema version {ledger.schema_version()}"}
+    except HubsyncError as exc:
+        checks["ledger"] = {"ok": False, "detail": str(exc)}
+        return {"ok": False, "checks": checks}
+    try:
+        hubspot = build_hubspot(settings, ledger, clock)
+    except ConfigurationError as exc:
+        checks["hubspot"] = {"ok": False, "detail": str(exc)}
+        return {"ok": False, "checks": checks}
+    verdict = build_residency(settings, hubspot, clock).verdict(fresh=True)
+    reached = verdict.location is not None
+    checks["hubspot"] = {
+        "ok": reached,
+        "detail": f"reached {settings.hubspot.base_url}" if reached else verdict.reason,
+    }
+    checks["residency"] = {
+        "ok": verdict.allowed,
+        "detail": verdict.reason,
+        "location": verdict.location,
+        "allowed": settings.hubspot.allowed_hosting_locations,
+    }
+    ledger.close()
+    return {"ok": all(c["ok"] for c in checks.values()), "checks": checks}

@@ -11,7 +11,9 @@ from __future__ import annotations
 import csv
 import json
 import re
+import signal
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -485,6 +487,57 @@ def audit_export(state: CliState, since: datetime | None, fmt: str, out: str | N
         with Path(out).open("w", encoding="utf-8", newline="") as handle:
             count = write_audit(rows, fmt, handle)
     log.info("audit_exported", rows=count)
+
+
+# -- run, check -------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--no-server", is_flag=True, help="Run the worker alone.")
+@click.option("--no-worker", is_flag=True, help="Run the intake server alone.")
+@click.option("--once", is_flag=True, help="Work until nothing is ready, then exit.")
+@pass_state
+def run(state: CliState, no_server: bool, no_worker: bool, once: bool) -> None:
+    """Run the worker (and, once it exists, the intake server) until SIGTERM or Ctrl-C."""
+    if no_worker:
+        raise click.UsageError("this version has no intake server yet: run the worker")
+    worker = bootstrap.build_worker(state.settings())
+    if once:
+        handled = worker.run_until_idle()
+        log.info("worker_idle", count=handled)
+        return
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        log.info("stop_requested", code=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    worker.run(stop)
+
+
+@cli.command()
+@json_option
+@pass_state
+def check(state: CliState, as_json: bool) -> None:
+    """Validate the settings, reach HubSpot and give the data-residency verdict."""
+    state.json = as_json
+    settings = state.settings()
+    report = bootstrap.check(settings)
+    _emit(
+        state,
+        as_json,
+        report,
+        lambda: click.echo(
+            "\n".join(
+                f"{name}: {'ok' if part['ok'] else 'FAILED'} - {part['detail']}"
+                for name, part in report["checks"].items()
+            )
+        ),
+    )
+    if not report["ok"]:
+        raise SystemExit(1)
 
 
 # -- suppression, retention ----------------------------------------------------

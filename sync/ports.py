@@ -8,9 +8,9 @@ HubSpot and the register get their ports with their connectors.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sync.audit import AuditBuilder, AuditEntry, AuditRow, VerifyResult
 from sync.errors import SyncError
@@ -221,6 +221,26 @@ class Ledger(Protocol):
 
     def verify_audit(self) -> VerifyResult:
         """Check the audit chain."""
+        ...
+
+
+class Fields(Protocol):
+    """The field mapping the core applies (``mappings.FieldMap`` implements it)."""
+
+    def unknown(self, field_names: Iterable[str]) -> list[str]:
+        """Register field names the mapping does not know."""
+        ...
+
+    def sent_to_hubspot(self, field_names: Iterable[str]) -> list[str]:
+        """The names among these whose register value goes to HubSpot (authority allows)."""
+        ...
+
+    def categories(self, field_names: Iterable[str]) -> tuple[str, ...]:
+        """Data categories of the named fields."""
+        ...
+
+    def to_hubspot(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Register changes as HubSpot properties."""
         ...
 
 

@@ -139,8 +139,8 @@ class HubSpotClient:
                 raise
             if status == 0:  # TLS failures come back as status 0
                 raise errors.from_transport(exc, operation=operation) from exc
-            raise self._failed(status, getattr(exc, "body", None), getattr(exc, "headers", None),
-                               operation) from exc  # fmt: skip
+            body, headers = getattr(exc, "body", None), getattr(exc, "headers", None)
+            raise self._failed(status, body, headers, operation) from exc
 
     def _failed(
         self, status: int, body: Any, headers: Mapping[str, Any] | None, operation: str
@@ -178,8 +178,9 @@ class HubSpotClient:
             )
             self._budget.observe(response.headers)
             if response.status_code not in ok:
-                raise self._failed(response.status_code, response.content, response.headers,
-                                   operation)  # fmt: skip
+                raise self._failed(
+                    response.status_code, response.content, response.headers, operation
+                )
             return response.json() if response.content else None
 
         return self._call(operation, run)

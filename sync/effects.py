@@ -1,0 +1,326 @@
+"""What each right does in HubSpot, for a batch of claimed events (DESIGN.md section 2).
+
+``HubSpotEffects.apply`` takes events of different subjects (the ledger
+hands out at most one per subject), batches what HubSpot can batch, and
+returns one result per event: an ``Applied`` (what was sent, for the audit
+row) or the ``SyncError`` that stopped it. Deciding what happens next
+(retry, dead-letter, done) is the worker's job.
+
+Identity: the subject map first, then a read by email (``idProperty=email``,
+never search, whose index lags). A rectification of a contact HubSpot does
+not have is done with the note ``absent``: hubsync never creates a contact
+to correct it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sync.audit import Pseudonymizer
+from sync.errors import (
+    MappingError,
+    PayloadScrubbed,
+    PermanentError,
+    RetryableError,
+    SubjectAbsent,
+    SyncError,
+)
+from sync.model import Envelope, EventKind, StoredEvent
+from sync.ports import Clock, Fields, HubSpot, Ledger
+
+RESTRICTION_PROPERTY = "hubsync_processing_restricted"
+ABSENT = "absent"
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """A transfer that succeeded (or had nothing to do), as the audit log records it."""
+
+    action: str
+    field_names: tuple[str, ...] = ()
+    properties: tuple[str, ...] = ()
+    note: str | None = None
+    suppress: tuple[tuple[str, str], ...] = ()
+    erased: bool = False
+
+
+Result = Applied | SyncError
+
+
+@dataclass
+class _Target:
+    """One event resolved to the contacts and address it concerns."""
+
+    event: StoredEvent
+    envelope: Envelope
+    contact_ids: list[str]
+    email: str | None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class HubSpotEffects:
+    """Applies register-side events to HubSpot, batched by kind."""
+
+    def __init__(
+        self,
+        hubspot: HubSpot,
+        ledger: Ledger,
+        fields: Fields,
+        pseudonymizer: Pseudonymizer,
+        clock: Clock,
+    ) -> None:
+        self._hubspot = hubspot
+        self._ledger = ledger
+        self._fields = fields
+        self._pseudonymizer = pseudonymizer
+        self._clock = clock
+        self._handlers: dict[EventKind, Callable[[list[_Target]], dict[int, Result]]] = {
+            EventKind.RECTIFICATION: self._rectify,
+            EventKind.ERASURE: self._erase,
+            EventKind.MARKETING_OPT_OUT: self._opt_out,
+            EventKind.MARKETING_OPT_IN: self._opt_in,
+            EventKind.RESTRICTION: self._restrict,
+            EventKind.RESTRICTION_LIFTED: self._lift_restriction,
+        }
+
+    def apply(self, events: Sequence[StoredEvent]) -> dict[int, Result]:
+        """One result per event seq. Errors never escape: each becomes its event's result."""
+        results: dict[int, Result] = {}
+        by_kind: dict[EventKind, list[StoredEvent]] = {}
+        for event in events:
+            by_kind.setdefault(event.kind, []).append(event)
+        for kind, group in by_kind.items():
+            handler = self._handlers.get(kind)
+            if handler is None:
+                error = PermanentError(
+                    f"{kind.value} events are not applied to HubSpot by the worker",
+                    code="kind_not_applied",
+                )
+                results.update(dict.fromkeys((e.seq for e in group), error))
+                continue
+            targets: list[_Target] = []
+            for event in group:
+                try:
+                    targets.append(self._resolve(event))
+                except SyncError as exc:
+                    results[event.seq] = exc
+                except PayloadScrubbed:
+                    results[event.seq] = PermanentError(
+                        f"event {event.event_id} has no personal data left to apply",
+                        code="payload_scrubbed",
+                    )
+            if not targets:
+                continue
+            try:
+                results.update(handler(targets))
+            except SyncError as exc:  # the batch call as a whole failed
+                results.update(dict.fromkeys((t.event.seq for t in targets), exc))
+        return results
+
+    # -- identity ------------------------------------------------------------
+
+    def _resolve(self, event: StoredEvent) -> _Target:
+        envelope = event.envelope()
+        record = self._ledger.subject(event.subject_id)
+        ids = list(record.contact_ids) if record else []
+        email = envelope.email or (record.email if record else None)
+        if not ids and email and event.kind is not EventKind.MARKETING_OPT_OUT:
+            contact = self._hubspot.get_contact(email, by_email=True)
+            if contact is not None:
+                ids = [contact.id]
+        if ids or (email and (record is None or record.email != email)):
+            self._ledger.remember_subject(
+                event.subject_id, self._clock.now(), email=email, contact_ids=ids
+            )
+        return _Target(event, envelope, ids, email)
+
+    # -- the rights ------------------------------------------------------------
+
+    def _rectify(self, targets: list[_Target]) -> dict[int, Result]:
+        results: dict[int, Result] = {}
+        updates: dict[str, dict[str, str]] = {}
+        sent: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        for target in targets:
+            changes = target.envelope.changes
+            unknown = self._fields.unknown(changes)
+            if unknown:
+                results[target.event.seq] = MappingError(
+                    f"fields not in the mapping: {', '.join(unknown)}", code="unmapped_field"
+                )
+                continue
+            names = tuple(sorted(self._fields.sent_to_hubspot(changes)))
+            if not names:
+                results[target.event.seq] = Applied("contact_rectified", note="hubspot_authority")
+                continue
+            if not target.contact_ids:
+                results[target.event.seq] = Applied("contact_rectified", names, note=ABSENT)
+                continue
+            mapped = self._fields.to_hubspot({n: changes[n] for n in names})
+            values = {k: "" if v is None else str(v) for k, v in mapped.items()}
+            for contact_id in target.contact_ids:
+                updates.setdefault(contact_id, {}).update(values)
+            sent[target.event.seq] = (names, tuple(sorted(values)))
+        outcomes = self._hubspot.update_contacts(updates) if updates else {}
+        for target in targets:
+            seq = target.event.seq
+            if seq not in sent:
+                continue
+            failures = _failures(outcomes, target.contact_ids)
+            errors = [f for f in failures if not isinstance(f, SubjectAbsent)]
+            names, properties = sent[seq]
+            if errors:
+                results[seq] = errors[0]
+            elif len(failures) == len(target.contact_ids):
+                results[seq] = Applied("contact_rectified", names, properties, note=ABSENT)
+            else:
+                results[seq] = Applied("contact_rectified", names, properties)
+                new_email = target.envelope.changes.get("email")
+                if isinstance(new_email, str) and new_email:
+                    self._ledger.remember_subject(
+                        target.event.subject_id, self._clock.now(), email=new_email
+                    )
+        return results
+
+    def _erase(self, targets: list[_Target]) -> dict[int, Result]:
+        results: dict[int, Result] = {}
+        purged: dict[int, list[str]] = {}
+        for target in targets:
+            try:
+                if target.contact_ids:
+                    for contact_id in target.contact_ids:
+                        self._hubspot.gdpr_delete(contact_id)
+                elif target.email:
+                    # No known contact: deleting by email still blocklists the address.
+                    self._hubspot.gdpr_delete(target.email, by_email=True)
+                purged[target.event.seq] = list(target.contact_ids)
+            except SyncError as exc:
+                results[target.event.seq] = exc
+        # Verify all the erasures of the batch with one batch read.
+        all_ids = [c for ids in purged.values() for c in ids]
+        remaining = self._hubspot.read_contacts(all_ids) if all_ids else []
+        still_there = {c.id for c in remaining} | {m for c in remaining for m in c.merged_ids}
+        for target in targets:
+            seq = target.event.seq
+            if seq not in purged:
+                continue
+            if still_there & set(purged[seq]):
+                results[seq] = RetryableError(
+                    "contact still readable after the GDPR delete", code="erasure_unverified"
+                )
+                continue
+            results[seq] = Applied(
+                "contact_erased",
+                ("email",) if target.email else (),
+                note=None if (purged[seq] or target.email) else ABSENT,
+                suppress=self._digests(target),
+                erased=True,
+            )
+        return results
+
+    def _digests(self, target: _Target) -> tuple[tuple[str, str], ...]:
+        emails = {e for e in (target.email, target.envelope.email) if e}
+        return tuple(
+            [("email", self._pseudonymizer.email(e)) for e in sorted(emails)]
+            + [("contact", self._pseudonymizer.contact(c)) for c in target.contact_ids]
+        )
+
+    def _opt_out(self, targets: list[_Target]) -> dict[int, Result]:
+        results: dict[int, Result] = {}
+        to_all: dict[str, list[int]] = {}
+        for target in targets:
+            seq = target.event.seq
+            if not target.email:
+                results[seq] = Applied("marketing_opted_out", note=ABSENT)
+            elif target.envelope.subscription_ids:
+                results[seq] = self._set(target, subscribed=False, action="marketing_opted_out")
+            else:
+                to_all.setdefault(target.email, []).append(seq)
+        if to_all:
+            outcomes = self._hubspot.unsubscribe_all(list(to_all))
+            for email, seqs in to_all.items():
+                outcome = outcomes.get(email)
+                for seq in seqs:
+                    results[seq] = outcome or Applied("marketing_opted_out", ("email",))
+        return results
+
+    def _opt_in(self, targets: list[_Target]) -> dict[int, Result]:
+        results: dict[int, Result] = {}
+        for target in targets:
+            seq = target.event.seq
+            if not target.envelope.legal_basis:
+                results[seq] = MappingError(
+                    "legal_basis: a marketing opt-in needs an explicit legal basis",
+                    code="missing_legal_basis",
+                )
+            elif not target.envelope.subscription_ids:
+                results[seq] = MappingError(
+                    "subscription_ids: a marketing opt-in names its subscriptions",
+                    code="missing_subscription_ids",
+                )
+            elif not target.email:
+                results[seq] = Applied("marketing_opted_in", note=ABSENT)
+            else:
+                results[seq] = self._set(target, subscribed=True, action="marketing_opted_in")
+        return results
+
+    def _set(self, target: _Target, *, subscribed: bool, action: str) -> Result:
+        assert target.email is not None
+        try:
+            self._hubspot.set_subscriptions(
+                target.email,
+                target.envelope.subscription_ids,
+                subscribed=subscribed,
+                legal_basis=target.envelope.legal_basis,
+                # HubSpot requires an explanation with a legal basis in GDPR-enabled accounts.
+                explanation=(
+                    f"Recorded in the controller's register (hubsync event {target.event.event_id}"
+                    + (
+                        f", reference {target.envelope.reference})"
+                        if target.envelope.reference
+                        else ")"
+                    )
+                ),
+            )
+        except SyncError as exc:
+            return exc
+        return Applied(action, ("email", "subscription_ids"))
+
+    def _restrict(self, targets: list[_Target]) -> dict[int, Result]:
+        return self._restriction(targets, "true", "processing_restricted", unsubscribe=True)
+
+    def _lift_restriction(self, targets: list[_Target]) -> dict[int, Result]:
+        # Lifting clears the property and subscribes nothing: consent is not restored.
+        return self._restriction(targets, "", "restriction_lifted", unsubscribe=False)
+
+    def _restriction(
+        self, targets: list[_Target], value: str, action: str, *, unsubscribe: bool
+    ) -> dict[int, Result]:
+        self._hubspot.ensure_restriction_property()
+        results: dict[int, Result] = {}
+        updates = {c: {RESTRICTION_PROPERTY: value} for t in targets for c in t.contact_ids}
+        outcomes = self._hubspot.update_contacts(updates) if updates else {}
+        emails = [t.email for t in targets if t.email] if unsubscribe else []
+        unsubscribed = self._hubspot.unsubscribe_all(emails) if emails else {}
+        for target in targets:
+            failures = _failures(outcomes, target.contact_ids)
+            errors = [f for f in failures if not isinstance(f, SubjectAbsent)]
+            mail_error = unsubscribed.get(target.email) if target.email else None
+            if mail_error is not None:
+                errors.append(mail_error)
+            if errors:
+                results[target.event.seq] = errors[0]
+                continue
+            absent = not target.contact_ids or len(failures) == len(target.contact_ids)
+            results[target.event.seq] = Applied(
+                action,
+                ("email",) if unsubscribe and target.email else (),
+                (RESTRICTION_PROPERTY,),
+                note=ABSENT if absent else None,
+            )
+        return results
+
+
+def _failures(outcomes: dict[str, SyncError | None], contact_ids: list[str]) -> list[SyncError]:
+    """The errors a batch call reported for these contacts."""
+    return [error for c in contact_ids if (error := outcomes.get(c)) is not None]

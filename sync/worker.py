@@ -1,0 +1,279 @@
+"""The worker: claim -> apply -> record, and the one place that classifies errors.
+
+Each round claims a batch (at most one event per subject, in order), checks
+data residency, applies the events to HubSpot in batches, then records every
+outcome and its audit row in one ledger transaction:
+
+==================  ==============================================================
+result              what happens
+==================  ==============================================================
+applied             ``done`` (an erasure also suppresses and scrubs the subject)
+``SubjectAbsent``   ``done`` with the note ``absent``
+``RateLimited``     back to ``pending`` after the window, the attempt not counted
+``RetryableError``  ``pending`` after backoff, or ``failed`` once attempts run out
+``PermanentError``  ``failed`` (dead-lettered for an operator)
+==================  ==============================================================
+
+A stop request (SIGTERM) is honoured between rounds: the round in hand is
+finished and recorded, so the worker exits holding nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import structlog
+
+from sync.audit import AuditEntry, Pseudonymizer
+from sync.effects import ABSENT, Applied, HubSpotEffects, Result
+from sync.errors import RateLimited, RetryableError, SubjectAbsent, SyncError
+from sync.model import (
+    Direction,
+    ErrorClass,
+    ErrorInfo,
+    EventState,
+    Outcome,
+    StoredEvent,
+)
+from sync.ports import Clock, Fields, Ledger
+from sync.residency import ResidencyGuard
+from sync.retry import RetryPolicy
+
+log = structlog.get_logger("hubsync.worker")
+
+RESIDENCY_RETRY = timedelta(minutes=1)
+NOT_YET_HANDLED_RETRY = timedelta(minutes=5)
+
+
+def worker_id() -> str:
+    """A name for this worker process, unique enough to own leases."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def error_info(error: SyncError) -> ErrorInfo:
+    """What the ledger keeps of an error: class, code, status, correlation id, safe text."""
+    if isinstance(error, RetryableError):
+        error_class = ErrorClass.RETRYABLE
+    elif isinstance(error, SubjectAbsent):
+        error_class = ErrorClass.SUBJECT_ABSENT
+    else:
+        error_class = ErrorClass.PERMANENT
+    return ErrorInfo(
+        error_class=error_class,
+        code=error.code,
+        http_status=error.http_status,
+        correlation_id=error.correlation_id,
+        detail=str(error),
+    )
+
+
+class Worker:
+    """Applies register-side events to HubSpot, round after round."""
+
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        effects: HubSpotEffects,
+        residency: ResidencyGuard,
+        fields: Fields,
+        pseudonymizer: Pseudonymizer,
+        clock: Clock,
+        policy: RetryPolicy,
+        owner: str | None = None,
+        batch_size: int = 100,
+        lease: timedelta = timedelta(seconds=120),
+        poll_interval_s: float = 1.0,
+        retention: timedelta = timedelta(days=30),
+        maintenance_every: timedelta = timedelta(minutes=10),
+    ) -> None:
+        self._ledger = ledger
+        self._effects = effects
+        self._residency = residency
+        self._fields = fields
+        self._pseudonymizer = pseudonymizer
+        self._clock = clock
+        self._policy = policy
+        self.owner = owner or worker_id()
+        self._batch_size = batch_size
+        self._lease = lease
+        self._poll_interval_s = poll_interval_s
+        self._retention = retention
+        self._maintenance_every = maintenance_every
+        self._last_maintenance: datetime | None = None
+
+    def close(self) -> None:
+        """Release the ledger's connection."""
+        self._ledger.close()
+
+    # -- the loop ------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Work until ``stop`` is set; each round finishes before the check."""
+        log.info("worker_started", worker=self.owner)
+        while not stop.is_set():
+            self.maintain()
+            handled = self.run_once()
+            if handled == 0:
+                stop.wait(self._poll_interval_s)
+        log.info("worker_stopped", worker=self.owner)
+
+    def run_until_idle(self, max_rounds: int = 10_000) -> int:
+        """Rounds until nothing is ready (for tests and ``--once``); returns events handled."""
+        total = 0
+        for _ in range(max_rounds):
+            handled = self.run_once()
+            if handled == 0:
+                break
+            total += handled
+        return total
+
+    def maintain(self) -> None:
+        """Retention: scrub finished payloads past the period, forget expired receipts."""
+        now = self._clock.now()
+        if self._last_maintenance and now - self._last_maintenance < self._maintenance_every:
+            return
+        self._last_maintenance = now
+        scrubbed = self._ledger.scrub_finished(now - self._retention, now)
+        purged = self._ledger.purge_receipts(now)
+        if scrubbed or purged:
+            log.info("retention_applied", scrubbed_count=scrubbed, receipts_count=purged)
+
+    def run_once(self) -> int:
+        """One round: claim, apply, record. Returns how many events it handled."""
+        now = self._clock.now()
+        events = self._ledger.claim(self.owner, self._batch_size, now, self._lease)
+        if not events:
+            return 0
+        outbound = [e for e in events if e.direction is Direction.TO_HUBSPOT]
+        waiting = [e for e in events if e.direction is not Direction.TO_HUBSPOT]
+        outcomes: list[Outcome] = [
+            _defer(
+                e,
+                "no_register_connector",
+                "register-bound events wait for the register connector",
+                now + NOT_YET_HANDLED_RETRY,
+            )
+            for e in waiting
+        ]
+        audit: list[AuditEntry] = []
+        verdict = self._residency.verdict() if outbound else None
+        if verdict is not None and not verdict.allowed:
+            log.error("residency_refused", location=verdict.location, reason=verdict.reason)
+            outcomes += [
+                _defer(e, "residency_refused", verdict.reason, now + RESIDENCY_RETRY)
+                for e in outbound
+            ]
+        elif outbound:
+            results = self._effects.apply(outbound)
+            now = self._clock.now()
+            for event in outbound:
+                outcome, entry = self._classify(event, results[event.seq], now)
+                outcomes.append(outcome)
+                if entry is not None:
+                    audit.append(entry)
+        lost = self._ledger.record(self.owner, outcomes, self._clock.now(), audit)
+        for seq in lost:
+            log.warning("lease_lost", seq=seq, worker=self.owner)
+        return len(events)
+
+    # -- classification ------------------------------------------------------
+
+    def _classify(
+        self, event: StoredEvent, result: Result, now: datetime
+    ) -> tuple[Outcome, AuditEntry | None]:
+        if isinstance(result, Applied):
+            outcome = Outcome(
+                event.seq,
+                EventState.DONE,
+                note=result.note,
+                erased_subject=event.subject_id if result.erased else None,
+                suppress=result.suppress,
+            )
+            log.info(
+                result.action,
+                event_id=event.event_id,
+                kind=event.kind.value,
+                note=result.note,
+                fields=list(result.field_names),
+            )
+            entry = self._audit(
+                event, result.action, result.note or "done", now, field_names=result.field_names
+            )
+            return outcome, entry
+        if isinstance(result, SubjectAbsent):
+            log.info("subject_absent", event_id=event.event_id, kind=event.kind.value)
+            outcome = Outcome(event.seq, EventState.DONE, note=ABSENT)
+            return outcome, self._audit(event, "transfer_attempted", ABSENT, now, error=result)
+        info = error_info(result)
+        if isinstance(result, RateLimited):
+            wait = result.retry_after_s or 10.0
+            log.warning(
+                "event_rate_limited", event_id=event.event_id, wait_s=wait, code=result.code
+            )
+            outcome = Outcome(
+                event.seq,
+                EventState.PENDING,
+                error=info,
+                retry_at=now + timedelta(seconds=wait),
+                count_attempt=False,
+            )
+            sent = result.http_status is not None  # a 429 answer; a spent budget sent nothing
+            entry = self._audit(event, "transfer_attempted", "deferred", now, error=result)
+            return outcome, entry if sent else None
+        retry_at = None
+        if isinstance(result, RetryableError):
+            retry_at = self._policy.decide(event.attempts, info, now, result.retry_after_s)
+        state = EventState.PENDING if retry_at is not None else EventState.FAILED
+        log.warning(
+            "event_retry_scheduled" if retry_at else "event_dead_lettered",
+            event_id=event.event_id,
+            kind=event.kind.value,
+            attempts=event.attempts,
+            code=result.code,
+            http_status=result.http_status,
+            correlation_id=result.correlation_id,
+        )
+        outcome = Outcome(event.seq, state, error=info, retry_at=retry_at)
+        label = "retry_scheduled" if retry_at else "dead_lettered"
+        return outcome, self._audit(event, "transfer_attempted", label, now, error=result)
+
+    def _audit(
+        self,
+        event: StoredEvent,
+        action: str,
+        outcome: str,
+        now: datetime,
+        *,
+        field_names: Sequence[str] | None = None,
+        error: SyncError | None = None,
+    ) -> AuditEntry:
+        names = tuple(field_names if field_names is not None else event.field_names)
+        return AuditEntry(
+            at=now,
+            actor=f"worker:{self.owner}",
+            action=action,
+            direction=event.direction.value,
+            system="hubspot",
+            subject_pseudonym=self._pseudonymizer.subject(event.subject_id),
+            kind=event.kind.value,
+            event_id=event.event_id,
+            outcome=outcome,
+            field_names=names,
+            data_categories=self._fields.categories(names),
+            http_status=error.http_status if error else None,
+            correlation_id=error.correlation_id if error else None,
+            attempt=event.attempts,
+            detail=error.code if error else None,
+        )
+
+
+def _defer(event: StoredEvent, code: str, detail: str, until: datetime) -> Outcome:
+    """Back to pending without counting the attempt: nothing was sent."""
+    error = ErrorInfo(ErrorClass.RETRYABLE, code, detail=detail)
+    return Outcome(event.seq, EventState.PENDING, error=error, retry_at=until, count_attempt=False)
