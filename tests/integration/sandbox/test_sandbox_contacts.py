@@ -386,3 +386,20 @@ def test_merge_of_unknown_or_same_ids_fails(client: HubSpot) -> None:
             PublicMergeInput(primary_object_id=a, object_id_to_merge=a)
         )
     assert err.value.status == 400
+
+
+def test_date_versioned_paths_serve_the_same_data(client: HubSpot) -> None:
+    contact_id = create(client, email="anna@example.se")
+    got = client.api_request(
+        {"method": "GET", "path": f"/crm/objects/2026-03/contacts/{contact_id}"}
+    )
+    assert got.status_code == 200
+    assert got.json()["properties"]["email"] == "anna@example.se"
+    statuses = client.api_request(
+        {
+            "method": "GET",
+            "path": "/communication-preferences/2026-03/statuses/anna@example.se",
+            "qs": {"channel": "EMAIL"},
+        }
+    )
+    assert statuses.status_code == 200

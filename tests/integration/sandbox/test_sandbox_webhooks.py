@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 from hubspot.crm.contacts import (
     BatchInputSimplePublicObjectBatchInputForCreate,
     PublicGdprDeleteInput,
@@ -241,3 +242,24 @@ def test_many_events_are_batched_into_arrays_of_at_most_batch_size(receiver: Rec
         receiver.wait_for(lambda r: len(r.events()) == 30)
         sizes = [len(r.events) for r in receiver.received]
         assert sizes == [10, 10, 10]
+
+
+def test_webhook_target_can_be_set_through_the_control_api(receiver: Receiver) -> None:
+    with running_sandbox(SandboxConfig(port=0, client_secret=SECRET)) as running:
+        action(running, "create", properties={"email": "before@example.se"})
+        settings = requests.post(
+            f"{running.base_url}/_sandbox/webhooks",
+            json={"url": receiver.url, "properties": ["email"]},
+            timeout=5,
+        ).json()
+        assert settings["url"] == receiver.url
+        assert settings["properties"] == ["email"]
+        action(running, "create", properties={"email": "after@example.se", "firstname": "A"})
+        receiver.wait_for(lambda r: len(r.events()) == 2)
+        events = receiver.events()
+        assert [e.get("propertyValue") for e in events] == [None, "after@example.se"]
+        assert _wait(
+            lambda: requests.get(f"{running.base_url}/_sandbox/webhooks", timeout=5).json()["idle"]
+        )
+        log = requests.get(f"{running.base_url}/_sandbox/webhooks", timeout=5).json()
+        assert [d["status"] for d in log["deliveries"]] == [204]
