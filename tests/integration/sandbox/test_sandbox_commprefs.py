@@ -24,7 +24,8 @@ def v4(client: HubSpot, method: str, path: str, body: Any = None, **qs: str) -> 
         options["body"] = body
     if qs:
         options["qs"] = qs
-    return client.api_request(options)
+    response: requests.Response = client.api_request(options)
+    return response
 
 
 def statuses(client: HubSpot, email: str) -> dict[int, str]:
