@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from sync.ledger.sql import SqlLedger
+from tests.conftest import T0
 from tests.contract.rawdb import Target
 
 
@@ -20,3 +23,12 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
         return Target("sqlite", sqlite_path=tmp_path / "ledger.db")
     url, schema = request.getfixturevalue("postgres_schema")
     return Target("postgres", postgres_url=url, postgres_schema=schema)
+
+
+@pytest.fixture
+def target_ledger(target: Target) -> Iterator[SqlLedger]:
+    """A fresh ledger opened at ``target`` (for tests that also hand the target to processes)."""
+    ledger = target.ledger()
+    ledger.open(T0)
+    yield ledger
+    ledger.close()

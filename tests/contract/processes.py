@@ -43,7 +43,7 @@ def read_line(proc: subprocess.Popen[str], timeout_s: float) -> str:
                 break
     proc.kill()
     _, err = proc.communicate()
-    raise AssertionError(f"{proc.args[1]} printed nothing within {timeout_s}s; stderr:\n{err}")
+    raise AssertionError(f"{_script(proc)} printed nothing within {timeout_s}s; stderr:\n{err}")
 
 
 def finish(proc: subprocess.Popen[str], timeout_s: float) -> str:
@@ -53,9 +53,9 @@ def finish(proc: subprocess.Popen[str], timeout_s: float) -> str:
     except subprocess.TimeoutExpired as exc:
         proc.kill()
         out, err = proc.communicate()
-        message = f"{proc.args[1]} did not finish in {timeout_s}s; stderr:\n{err}"
+        message = f"{_script(proc)} did not finish in {timeout_s}s; stderr:\n{err}"
         raise AssertionError(message) from exc
-    assert proc.returncode == 0, f"{proc.args[1]} exited {proc.returncode}; stderr:\n{err}"
+    assert proc.returncode == 0, f"{_script(proc)} exited {proc.returncode}; stderr:\n{err}"
     return out
 
 
@@ -64,3 +64,9 @@ def stop(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is None:
         proc.kill()
     proc.communicate()
+
+
+def _script(proc: subprocess.Popen[str]) -> str:
+    """The helper script a process runs, for failure messages."""
+    args = proc.args
+    return Path(str(args[1])).name if isinstance(args, list) else str(args)

@@ -119,10 +119,9 @@ def run_workers(target: Target, effects: Path) -> list[WorkerSummary]:
 
 @pytest.mark.slow
 def test_two_worker_processes_apply_every_event_exactly_once_in_occurrence_order(
-    target: Target, tmp_path: Path
+    target: Target, target_ledger: SqlLedger, tmp_path: Path
 ) -> None:
-    ledger: SqlLedger = target.ledger()
-    ledger.open(T0)
+    ledger = target_ledger
     events = workload()
     for start in range(0, len(events), 100):
         ledger.submit(events[start : start + 100], T0)
@@ -134,7 +133,6 @@ def test_two_worker_processes_apply_every_event_exactly_once_in_occurrence_order
     elapsed = time.monotonic() - started
 
     stored = ledger.list_events(limit=None)
-    ledger.close()
     all_seqs = {e.seq for e in stored}
     assert len(all_seqs) == SUBJECTS * STEPS
 

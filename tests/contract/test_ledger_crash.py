@@ -89,10 +89,9 @@ def counts(ledger: SqlLedger) -> Counter[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("die_in_transaction", [False, True], ids=["idle", "mid_write"])
 def test_events_of_a_killed_worker_come_back_after_the_lease_and_nothing_is_lost(
-    target: Target, die_in_transaction: bool
+    target: Target, target_ledger: SqlLedger, die_in_transaction: bool
 ) -> None:
-    ledger = target.ledger()
-    ledger.open(T0)
+    ledger = target_ledger
     ledger.submit(backlog(), T0)
     total = SUBJECTS * STEPS
 
@@ -131,4 +130,3 @@ def test_events_of_a_killed_worker_come_back_after_the_lease_and_nothing_is_lost
         steps = [a for a in applied if a.startswith(f"S{subject:02d}-")]
         assert steps == [f"S{subject:02d}-{n}" for n in range(STEPS)]
     assert {e.state for e in ledger.list_events(limit=None)} == {EventState.DONE}
-    ledger.close()
