@@ -2,7 +2,11 @@
 
 Before the first transfer, and then every ``period``, the account's
 ``dataHostingLocation`` must be one of the allowed locations (compared case-
-insensitively). Anything else, including failing to find out, fails closed.
+insensitively). Anything else fails closed: a location outside the list, a
+first check that cannot read it, or a re-check that fails for any reason but
+a transient one. A transient failure (a 5xx, a timeout, a rate limit) of a
+re-check keeps the last verdict for at most one more period, so one 503 does
+not stop every transfer; the location cannot have changed in that answer.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sync.errors import SyncError
+from sync.errors import RetryableError, SyncError
 from sync.ports import Clock, HubSpot
 
 
@@ -49,6 +53,14 @@ class ResidencyGuard:
         try:
             location = self._hubspot.hosting_location()
         except SyncError as exc:
+            last = self._verdict
+            if (
+                isinstance(exc, RetryableError)
+                and last is not None
+                and last.allowed
+                and now - last.checked_at < 2 * self._period
+            ):
+                return last
             return Verdict(False, None, f"cannot read the account's hosting location: {exc}", now)
         if location.lower() in self.allowed:
             return Verdict(True, location, f"hosted in {location}", now)

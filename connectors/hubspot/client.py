@@ -88,8 +88,14 @@ class HubSpotClient:
     @functools.cached_property
     def _apis(self) -> dict[str, Any]:
         """The typed API objects, built once (each builds its own connection pool)."""
+        # urllib3 would retry reads on its own (three times by default), multiplying
+        # timeouts and logging the URL (an email address, for by-email reads): retries
+        # are tenacity's job here, so the pool's are off.
         client = OfficialClient(
-            access_token=self._token, host=self.base_url, base_url=self.base_url
+            access_token=self._token,
+            host=self.base_url,
+            base_url=self.base_url,
+            retry=urllib3.util.Retry(total=False, redirect=False),
         )
         return {
             "basic": client.crm.contacts.basic_api,

@@ -155,7 +155,8 @@ def from_status(
 def from_transport(exc: BaseException, *, operation: str) -> RetryableError:
     """A timeout or connection failure (no HTTP answer): always worth another try."""
     name = type(exc).__name__
-    timed_out = "Timeout" in name or "timed out" in name.lower()
+    reason = getattr(exc, "reason", None)  # urllib3's MaxRetryError wraps the cause
+    timed_out = "Timeout" in name or "Timeout" in type(reason).__name__
     return RetryableError(
         f"no answer from HubSpot to {operation} ({name})",
         code="timeout" if timed_out else "connection_error",

@@ -76,6 +76,12 @@ class PostgresLedger(SqlLedger):
             with conn.transaction(), conn.cursor() as cur:
                 yield cur
 
+    def _before_claim(self, cur: Cursor) -> None:
+        # psycopg prepares a query from its fifth use, and PostgreSQL then
+        # switches to a generic plan that scans every ready event per
+        # candidate: plan the claim for its actual parameters every time.
+        cur.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+
     def _lock_audit(self, cur: Cursor) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_BASE + 3,))
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from sync.audit import (
     GENESIS_HASH,
@@ -44,6 +44,8 @@ from sync.model import (
     SubmitResult,
 )
 
+T = TypeVar("T")
+
 EVENT_COLUMNS = (
     "seq, event_id, origin, direction, kind, subject_id, state, attempts, occurred_at, "
     "received_at, due_at, next_attempt_at, field_names, payload, lease_owner, lease_until, "
@@ -56,6 +58,15 @@ AUDIT_COLUMNS = (
 )
 
 SUBJECT_ERASED = "subject_erased"
+INSERT_EVENT = (
+    "INSERT INTO events (origin, event_id, direction, kind, subject_id, state, attempts, "
+    "occurred_at, received_at, due_at, next_attempt_at, field_names, payload, note, "
+    "finished_at, scrubbed_at)"
+)
+INSERT_MARKS = "(?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT_CONFLICT = " ON CONFLICT (origin, event_id) DO NOTHING"
+INSERT_CHUNK = 100
+ERASING_SUBJECTS = "SELECT subject_id FROM subjects WHERE erasure IS NOT NULL"
 """The note of an event refused because its subject is erased or being erased."""
 
 
@@ -150,6 +161,34 @@ def _event(row: Sequence[Any]) -> StoredEvent:
         finished_at=dt(finished_at),
         scrubbed_at=dt(scrubbed_at),
         due_extended_days=int(extended),
+    )
+
+
+def _refused(new: NewEvent, erasing: set[SubjectId]) -> bool:
+    """Whether intake refuses the event because its subject is erased or being erased."""
+    env = new.envelope
+    return env.subject_id in erasing and env.kind not in KINDS_ALLOWED_AFTER_ERASURE
+
+
+def _event_row(new: NewEvent, refused: bool, now_s: float, due_s: float) -> tuple[Any, ...]:
+    """The values of one new event, in INSERT_EVENT's order; a refused event keeps no payload."""
+    env = new.envelope
+    return (
+        new.origin.value,
+        env.event_id,
+        new.direction.value,
+        env.kind.value,
+        env.subject_id,
+        (EventState.SKIPPED if refused else EventState.PENDING).value,
+        ts(env.occurred_at),
+        now_s,
+        due_s,
+        now_s,
+        json.dumps(list(env.field_names())),
+        None if refused else json.dumps(env.payload()),
+        SUBJECT_ERASED if refused else None,
+        now_s if refused else None,
+        now_s if refused else None,
     )
 
 
@@ -286,49 +325,23 @@ class SqlLedger(ABC):
         being erased are stored as ``skipped`` without their payload, except
         erasure and access. ``audit`` builds a row for each newly stored event.
         """
-        results: list[SubmitResult] = []
-        now_s = ts(now)
+        now_s, due_s = ts(now), ts(due_at(now))
         with self._tx(Lock.INTAKE) as cur:
             subjects = sorted({e.envelope.subject_id for e in events})
             erasing = self._erasing_subjects(cur, subjects)
+            if audit is None and all(e.envelope.kind is not EventKind.ERASURE for e in events):
+                return self._insert_many(cur, events, erasing, now_s, due_s)
+            results: list[SubmitResult] = []
             for new in events:
                 env = new.envelope
-                refused = env.subject_id in erasing and env.kind not in KINDS_ALLOWED_AFTER_ERASURE
-                state = EventState.SKIPPED if refused else EventState.PENDING
+                refused = _refused(new, erasing)
                 row = self._exec(
                     cur,
-                    "INSERT INTO events (origin, event_id, direction, kind, subject_id, state, "
-                    "attempts, occurred_at, received_at, due_at, next_attempt_at, field_names, "
-                    "payload, note, finished_at, scrubbed_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (origin, event_id) DO NOTHING RETURNING seq",
-                    (
-                        new.origin.value,
-                        env.event_id,
-                        new.direction.value,
-                        env.kind.value,
-                        env.subject_id,
-                        state.value,
-                        ts(env.occurred_at),
-                        now_s,
-                        ts(due_at(now)),
-                        now_s,
-                        json.dumps(list(env.field_names())),
-                        None if refused else json.dumps(env.payload()),
-                        SUBJECT_ERASED if refused else None,
-                        now_s if refused else None,
-                        now_s if refused else None,
-                    ),
+                    INSERT_EVENT + " VALUES " + INSERT_MARKS + INSERT_CONFLICT + " RETURNING seq",
+                    _event_row(new, refused, now_s, due_s),
                 ).fetchone()
                 if row is None:
-                    existing = self._exec(
-                        cur,
-                        "SELECT state FROM events WHERE origin = ? AND event_id = ?",
-                        (new.origin.value, env.event_id),
-                    ).fetchone()
-                    results.append(
-                        SubmitResult(env.event_id, new.origin, EventState(existing[0]), True)
-                    )
+                    results.append(self._duplicate(cur, new))
                     continue
                 seq = int(row[0])
                 if env.kind is EventKind.ERASURE and not refused:
@@ -336,8 +349,47 @@ class SqlLedger(ABC):
                     erasing.add(env.subject_id)
                 if audit is not None:
                     self._append_audit(cur, [audit(self._get(cur, seq))])
+                state = EventState.SKIPPED if refused else EventState.PENDING
                 results.append(SubmitResult(env.event_id, new.origin, state, False))
         return results
+
+    def _insert_many(
+        self,
+        cur: Cursor,
+        events: Sequence[NewEvent],
+        erasing: set[SubjectId],
+        now_s: float,
+        due_s: float,
+    ) -> list[SubmitResult]:
+        """Intake without erasures or audit rows: one multi-row INSERT per 100 events."""
+        stored: set[tuple[str, str]] = set()
+        for start in range(0, len(events), INSERT_CHUNK):
+            chunk = events[start : start + INSERT_CHUNK]
+            params = [
+                v for new in chunk for v in _event_row(new, _refused(new, erasing), now_s, due_s)
+            ]
+            values = ", ".join([INSERT_MARKS] * len(chunk))
+            sql = f"{INSERT_EVENT} VALUES {values}{INSERT_CONFLICT} RETURNING origin, event_id"
+            rows = self._exec(cur, sql, params).fetchall()
+            stored.update((r[0], r[1]) for r in rows)
+        results: list[SubmitResult] = []
+        for new in events:
+            key = (new.origin.value, new.envelope.event_id)
+            if key in stored:
+                stored.discard(key)  # a second copy in the same batch is a duplicate
+                state = EventState.SKIPPED if _refused(new, erasing) else EventState.PENDING
+                results.append(SubmitResult(new.envelope.event_id, new.origin, state, False))
+            else:
+                results.append(self._duplicate(cur, new))
+        return results
+
+    def _duplicate(self, cur: Cursor, new: NewEvent) -> SubmitResult:
+        existing = self._exec(
+            cur,
+            "SELECT state FROM events WHERE origin = ? AND event_id = ?",
+            (new.origin.value, new.envelope.event_id),
+        ).fetchone()
+        return SubmitResult(new.envelope.event_id, new.origin, EventState(existing[0]), True)
 
     def _erasing_subjects(self, cur: Cursor, subjects: Sequence[str]) -> set[SubjectId]:
         found: set[SubjectId] = set()
@@ -387,14 +439,16 @@ class SqlLedger(ABC):
         now_s = ts(now)
         with self._tx(Lock.CLAIM) as cur:
             self._expire_leases(cur, now_s)
+            self._before_claim(cur)
             rows = self._exec(
                 cur,
                 "SELECT e.seq FROM events e "
                 "WHERE e.state = 'pending' AND e.next_attempt_at <= ? "
                 "AND NOT EXISTS (SELECT 1 FROM events b WHERE b.subject_id = e.subject_id "
-                "  AND b.seq <> e.seq AND (b.state = 'in_progress' OR (b.state = 'pending' "
-                "  AND (b.occurred_at < e.occurred_at "
-                "       OR (b.occurred_at = e.occurred_at AND b.seq < e.seq))))) "
+                "  AND b.state = 'in_progress') "
+                "AND NOT EXISTS (SELECT 1 FROM events b WHERE b.subject_id = e.subject_id "
+                "  AND b.state = 'pending' AND (b.occurred_at < e.occurred_at "
+                "  OR (b.occurred_at = e.occurred_at AND b.seq < e.seq))) "
                 "ORDER BY e.next_attempt_at, e.seq LIMIT ?" + self.claim_lock_suffix,
                 (now_s, limit),
             ).fetchall()
@@ -410,6 +464,9 @@ class SqlLedger(ABC):
             ).fetchall()
         return sorted((_event(r) for r in claimed), key=lambda e: e.seq)
 
+    def _before_claim(self, cur: Cursor) -> None:  # noqa: B027 - optional hook
+        """Backend tuning for the claim query (a no-op by default)."""
+
     def _expire_leases(self, cur: Cursor, now_s: float) -> None:
         error = ErrorInfo(ErrorClass.RETRYABLE, "lease_expired", detail="worker lease expired")
         self._exec(
@@ -423,9 +480,27 @@ class SqlLedger(ABC):
             cur,
             "UPDATE events SET state = 'pending', lease_owner = NULL, lease_until = NULL, "
             "next_attempt_at = ?, last_error = ? "
-            "WHERE state = 'in_progress' AND lease_until <= ?",
+            "WHERE state = 'in_progress' AND lease_until <= ? RETURNING seq",
             (now_s, json.dumps(error.as_dict()), now_s),
         )
+        self._supersede_if_erasing(cur, [int(r[0]) for r in cur.fetchall()], now_s)
+
+    def _supersede_if_erasing(self, cur: Cursor, seqs: Sequence[int], now_s: float) -> None:
+        """Events back to pending whose subject is being erased never run: erasure wins.
+
+        Intake supersedes what waits when an erasure arrives; this covers the
+        events that were in flight then and came back (a retry, an expired lease).
+        """
+        for chunk in _chunks(seqs, INSERT_CHUNK):
+            marks = ", ".join("?" for _ in chunk)
+            self._exec(
+                cur,
+                "UPDATE events SET state = 'superseded', payload = NULL, scrubbed_at = ?, "
+                "finished_at = ?, note = 'superseded_by_erasure' "
+                f"WHERE seq IN ({marks}) AND state = 'pending' "
+                f"AND kind NOT IN ('erasure', 'access') AND subject_id IN ({ERASING_SUBJECTS})",
+                (now_s, now_s, *chunk),
+            )
 
     def extend_leases(
         self, owner: str, seqs: Sequence[int], now: datetime, lease: timedelta
@@ -463,16 +538,59 @@ class SqlLedger(ABC):
         now_s = ts(now)
         lost: list[int] = []
         with self._tx() as cur:
+            done: dict[str | None, list[int]] = {}
             for outcome in outcomes:
+                if outcome.state is EventState.DONE and outcome.erased_subject is None:
+                    done.setdefault(outcome.note, []).append(outcome.seq)
+                    continue
                 self._exec(cur, *self._outcome_update(outcome, owner, now_s))
                 if cur.rowcount == 0:
-                    if strict:
-                        raise LeaseLost(f"event seq {outcome.seq} is not held by {owner}")
                     lost.append(outcome.seq)
                 elif outcome.erased_subject is not None:
                     self._mark_erased(cur, outcome.erased_subject, outcome.suppress, now_s)
+            for note, seqs in done.items():
+                lost.extend(self._complete_many(cur, owner, seqs, note, now_s))
+            if strict and lost:
+                raise LeaseLost(f"event seq {lost[0]} is not held by {owner}")
+            lost_seqs = set(lost)
+            held = [o for o in outcomes if o.seq not in lost_seqs]
+            self._supersede_if_erasing(
+                cur, [o.seq for o in held if o.state is EventState.PENDING], now_s
+            )
+            self._scrub_if_erased(cur, [o.seq for o in held if o.state is EventState.DONE], now_s)
             self._append_audit(cur, audit)
         return lost
+
+    def _complete_many(
+        self, cur: Cursor, owner: str, seqs: Sequence[int], note: str | None, now_s: float
+    ) -> list[int]:
+        """Mark held events done, 100 to a statement; returns the seqs not held."""
+        lost: list[int] = []
+        for chunk in _chunks(seqs, INSERT_CHUNK):
+            marks = ", ".join("?" for _ in chunk)
+            rows = self._exec(
+                cur,
+                "UPDATE events SET state = 'done', finished_at = ?, note = ?, "
+                "lease_owner = NULL, lease_until = NULL "
+                f"WHERE seq IN ({marks}) AND state = 'in_progress' AND lease_owner = ? "
+                "RETURNING seq",
+                (now_s, note, *chunk, owner),
+            ).fetchall()
+            updated = {int(r[0]) for r in rows}
+            lost.extend(s for s in chunk if s not in updated)
+        return lost
+
+    def _scrub_if_erased(self, cur: Cursor, seqs: Sequence[int], now_s: float) -> None:
+        """An event that finishes after its subject's erasure keeps no personal data."""
+        for chunk in _chunks(seqs, INSERT_CHUNK):
+            marks = ", ".join("?" for _ in chunk)
+            self._exec(
+                cur,
+                "UPDATE events SET payload = NULL, scrubbed_at = ? "
+                f"WHERE seq IN ({marks}) AND payload IS NOT NULL AND subject_id IN "
+                "(SELECT subject_id FROM subjects WHERE erasure = 'erased')",
+                (now_s, *chunk),
+            )
 
     @staticmethod
     def _outcome_update(outcome: Outcome, owner: str, now_s: float) -> tuple[str, tuple[Any, ...]]:
@@ -816,10 +934,13 @@ class SqlLedger(ABC):
             (subject_id, now_s, now_s),
         )
         self._exec(cur, "DELETE FROM subject_contacts WHERE subject_id = ?", (subject_id,))
+        # Erasures and access requests still to run keep what they need; they
+        # are scrubbed when they finish (see _scrub_if_erased).
         self._exec(
             cur,
             "UPDATE events SET payload = NULL, scrubbed_at = ? "
-            "WHERE subject_id = ? AND payload IS NOT NULL AND state <> 'in_progress'",
+            "WHERE subject_id = ? AND payload IS NOT NULL AND NOT (state IN "
+            "('pending', 'in_progress', 'failed') AND kind IN ('erasure', 'access'))",
             (now_s, subject_id),
         )
         return max(cur.rowcount, 0)
@@ -1013,6 +1134,6 @@ class SqlLedger(ABC):
         return verify_chain(rows, (int(head[0]), head[1]) if head else None)
 
 
-def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
