@@ -12,6 +12,7 @@ from typing import Any
 
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.ratelimit import RateBudget
+from connectors.hubspot.sandbox.command import sandbox_command as sandbox_command  # noqa: PLC0414 - re-exported for the CLI
 from mappings import MappingFileError, load_mapping
 from sync.audit import Pseudonymizer
 from sync.clock import SystemClock

@@ -615,6 +615,9 @@ def db_upgrade(state: CliState, as_json: bool) -> None:
     )
 
 
+cli.add_command(bootstrap.sandbox_command)
+
+
 # -- entry point ----------------------------------------------------------------
 
 
