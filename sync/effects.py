@@ -161,7 +161,7 @@ class HubSpotEffects:
             for contact_id in target.contact_ids:
                 updates.setdefault(contact_id, {}).update(values)
             sent[target.event.seq] = (names, tuple(sorted(values)))
-        outcomes = self._hubspot.update_contacts(updates) if updates else {}
+        outcomes = self._write(updates)
         for target in targets:
             seq = target.event.seq
             if seq not in sent:
@@ -181,6 +181,15 @@ class HubSpotEffects:
                         target.event.subject_id, self._clock.now(), email=new_email
                     )
         return results
+
+    def _write(self, updates: dict[str, dict[str, str]]) -> dict[str, SyncError | None]:
+        """Batch-update contacts; re-key the subject map where HubSpot reports a merge."""
+        if not updates:
+            return {}
+        written = self._hubspot.update_contacts(updates)
+        for old, new in written.renamed.items():
+            self._ledger.rekey_contact([old], new, self._clock.now())
+        return dict(written.errors)
 
     def _erase(self, targets: list[_Target]) -> dict[int, Result]:
         results: dict[int, Result] = {}
@@ -299,7 +308,7 @@ class HubSpotEffects:
         self._hubspot.ensure_restriction_property()
         results: dict[int, Result] = {}
         updates = {c: {RESTRICTION_PROPERTY: value} for t in targets for c in t.contact_ids}
-        outcomes = self._hubspot.update_contacts(updates) if updates else {}
+        outcomes = self._write(updates)
         emails = [t.email for t in targets if t.email] if unsubscribe else []
         unsubscribed = self._hubspot.unsubscribe_all(emails) if emails else {}
         for target in targets:

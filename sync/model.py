@@ -283,3 +283,16 @@ class Outcome:
     count_attempt: bool = True
     erased_subject: str | None = None
     suppress: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ContactWrites:
+    """What a batch write of contacts answered, per contact id asked for.
+
+    ``errors`` maps each id to ``None`` (written) or the error that stopped it.
+    ``renamed`` maps an id asked for to the id HubSpot answered with: the
+    contact was merged, and the subject map must follow.
+    """
+
+    errors: dict[str, Any]
+    renamed: dict[str, str] = field(default_factory=dict)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sync.audit import AuditBuilder, AuditEntry, AuditRow, VerifyResult
 from sync.errors import SyncError
 from sync.model import (
+    ContactWrites,
     ErrorInfo,
     EventKind,
     EventState,
@@ -269,10 +270,8 @@ class HubSpot(Protocol):
         """Contacts by id in one batch read (those that exist)."""
         ...
 
-    def update_contacts(
-        self, updates: Mapping[str, Mapping[str, str]]
-    ) -> dict[str, SyncError | None]:
-        """Batch update of properties by contact id; an outcome per id."""
+    def update_contacts(self, updates: Mapping[str, Mapping[str, str]]) -> ContactWrites:
+        """Batch update of properties by contact id: an outcome per id, and merges seen."""
         ...
 
     def gdpr_delete(self, key: str, *, by_email: bool = False) -> None:

@@ -45,7 +45,7 @@ from tenacity import (
 from connectors.hubspot import errors
 from connectors.hubspot.ratelimit import RateBudget
 from sync.errors import PermanentError, RateLimited, RetryableError, SubjectAbsent, SyncError
-from sync.model import HubSpotContact, HubSpotContactId
+from sync.model import ContactWrites, HubSpotContact, HubSpotContactId
 
 T = TypeVar("T")
 
@@ -243,11 +243,15 @@ class HubSpotClient:
             found.extend(_contact(r) for r in (data.to_dict().get("results") or []))
         return found
 
-    def update_contacts(
-        self, updates: Mapping[str, Mapping[str, str]]
-    ) -> dict[str, SyncError | None]:
-        """Batch update by contact id (100 at a time); a 207 maps back to each id."""
+    def update_contacts(self, updates: Mapping[str, Mapping[str, str]]) -> ContactWrites:
+        """Batch update by contact id (100 at a time); a 207 maps back to each id.
+
+        HubSpot answers an old id of a merged contact with the merged record;
+        its ``hs_merged_object_ids`` names the ids asked for, so ``renamed``
+        tells the caller to re-key.
+        """
         outcomes: dict[str, SyncError | None] = {}
+        renamed: dict[str, str] = {}
         ids = list(updates)
         for start in range(0, len(ids), BATCH_LIMIT):
             chunk = ids[start : start + BATCH_LIMIT]
@@ -261,7 +265,12 @@ class HubSpotClient:
             )
             data = self._typed("contact batch update", update).to_dict()
             outcomes.update(_batch_outcomes(chunk, data, "contact batch update", self._now()))
-        return outcomes
+            asked = set(chunk)
+            for result in data.get("results") or []:
+                contact = _contact(result)
+                for old in (set(contact.merged_ids) & asked) - {contact.id}:
+                    renamed[old] = contact.id
+        return ContactWrites(outcomes, renamed)
 
     def gdpr_delete(self, key: str, *, by_email: bool = False) -> None:
         """Permanent delete; by email it also blocklists the address. A 404 means already gone."""

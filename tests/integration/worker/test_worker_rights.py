@@ -183,3 +183,41 @@ def test_residency_outside_the_allowed_locations_sends_nothing(
     assert [c["path"] for c in calls] == ["/account-info/v3/details"]
     system.operator.ledger.close()
     system.worker.close()
+
+
+def test_a_merge_seen_in_a_write_re_keys_the_subject_map(system: System) -> None:
+    first = system.contact(EMAIL, firstname="Greta")
+    system.submit("rectification", "C-11", "m1", email=EMAIL, changes={"last_name": "Holm"})
+    system.worker.run_until_idle()
+    other = system.contact("other@example.se", firstname="Other")
+    merged = system.control(
+        "POST", "/_sandbox/actions/merge", {"primary_id": other, "secondary_id": first}
+    )["contact_id"]
+    system.submit("rectification", "C-11", "m2", email=EMAIL, changes={"last_name": "Lind"})
+    system.worker.run_until_idle()
+    assert system.event("m2").state.value == "done"
+    contact = system.sandbox_contact(str(merged))
+    assert contact is not None
+    assert contact["properties"]["lastname"] == "Lind"
+    record = system.operator.ledger.subject("C-11")
+    assert record is not None
+    assert record.contact_ids == (str(merged),)
+
+
+def test_the_v3_subscription_api_unsubscribes_from_every_definition(
+    sandbox_server: RunningSandbox, ledger_settings: dict[str, Any]
+) -> None:
+    system = build_system(sandbox_server.base_url, ledger_settings, subscriptions_api="v3")
+    system.control("POST", "/_sandbox/reset")
+    system.contact(EMAIL)
+    system.submit("marketing_opt_out", "C-12", "v3", email=EMAIL)
+    system.worker.run_until_idle()
+    assert system.event("v3").state.value == "done"
+    statuses = system.state()["subscriptions"][EMAIL]["statuses"]
+    assert statuses
+    assert {s["status"] for s in statuses.values()} == {"UNSUBSCRIBED"}
+    paths = {r["path"] for r in system.api_requests()}
+    assert "/communication-preferences/v3/unsubscribe" in paths
+    assert not any(p.startswith("/communication-preferences/v4") for p in paths)
+    system.operator.ledger.close()
+    system.worker.close()
