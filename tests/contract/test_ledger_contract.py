@@ -248,6 +248,167 @@ def test_submit_audits_each_newly_stored_event_but_not_duplicates(ledger: SqlLed
     assert ledger.verify_audit().ok
 
 
+# -- intake of many events at once (no erasure, no audit: multi-row inserts) ----
+
+
+def test_a_batch_answers_events_stored_before_as_duplicates_in_their_current_state(
+    ledger: SqlLedger,
+) -> None:
+    submit(
+        ledger,
+        event("done", "A", occurred=at(1)),
+        event("held", "B", occurred=at(1)),
+        event("waiting", "B", occurred=at(2)),
+    )
+    finish(ledger, "done", at(1))
+    (held,) = ledger.claim("worker-a", 10, at(2), LEASE)
+    assert held.event_id == "held"
+
+    results = submit(
+        ledger,
+        event("done", "A", changes={"first_name": "Other"}),
+        event("new-1", "D"),
+        event("held", "B", changes={"first_name": "Other"}),
+        event("waiting", "B", changes={"first_name": "Other"}),
+        event("new-2", "E"),
+        now=at(3),
+    )
+
+    assert [(r.event_id, r.state, r.duplicate) for r in results] == [
+        ("done", EventState.DONE, True),
+        ("new-1", EventState.PENDING, False),
+        ("held", EventState.IN_PROGRESS, True),
+        ("waiting", EventState.PENDING, True),
+        ("new-2", EventState.PENDING, False),
+    ]
+    assert ids(ledger.list_events()) == ["done", "held", "waiting", "new-1", "new-2"]
+    for event_id in ("done", "held", "waiting"):
+        ev = stored(ledger, event_id)
+        assert ev.envelope().changes == {"first_name": "Anna"}, event_id
+        assert ev.received_at == T0, event_id
+    assert ledger.get(held.seq) == held
+    assert stored(ledger, "new-1").received_at == at(3)
+
+
+def test_two_copies_of_an_event_in_one_batch_store_the_first_and_answer_the_second_duplicate(
+    ledger: SqlLedger,
+) -> None:
+    results = submit(
+        ledger,
+        event("a", "A", changes={"first_name": "First"}),
+        event("b", "B"),
+        event("a", "A", changes={"first_name": "Second"}),
+        event("a", "A", origin=Origin.HUBSPOT, direction=Direction.TO_REGISTER),
+        event("b", "B"),
+    )
+
+    assert [(r.event_id, r.origin, r.state, r.duplicate) for r in results] == [
+        ("a", Origin.REGISTER, EventState.PENDING, False),
+        ("b", Origin.REGISTER, EventState.PENDING, False),
+        ("a", Origin.REGISTER, EventState.PENDING, True),
+        ("a", Origin.HUBSPOT, EventState.PENDING, False),
+        ("b", Origin.REGISTER, EventState.PENDING, True),
+    ]
+    assert [(e.event_id, e.origin) for e in ledger.list_events()] == [
+        ("a", Origin.REGISTER),
+        ("b", Origin.REGISTER),
+        ("a", Origin.HUBSPOT),
+    ]
+    assert stored(ledger, "a").envelope().changes == {"first_name": "First"}
+
+
+def test_a_batch_without_erasures_skips_the_events_of_erasing_and_erased_subjects(
+    ledger: SqlLedger,
+) -> None:
+    submit(ledger, event("erase", "C-1", kind=EventKind.ERASURE), now=T0)
+    ledger.mark_erased("C-3", [], T0)
+
+    batch = [
+        event("c1-rect", "C-1", occurred=at(1)),
+        event("c2-rect", "C-2", occurred=at(1)),
+        event("c1-opt-in", "C-1", kind=EventKind.MARKETING_OPT_IN, occurred=at(2)),
+        event("c1-access", "C-1", kind=EventKind.ACCESS, occurred=at(3)),
+        event("c3-rect", "C-3", occurred=at(1)),
+    ]
+
+    results = submit(ledger, *batch, now=at(5))
+
+    assert [(r.event_id, r.state, r.duplicate) for r in results] == [
+        ("c1-rect", EventState.SKIPPED, False),
+        ("c2-rect", EventState.PENDING, False),
+        ("c1-opt-in", EventState.SKIPPED, False),
+        ("c1-access", EventState.PENDING, False),
+        ("c3-rect", EventState.SKIPPED, False),
+    ]
+    for event_id in ("c1-rect", "c1-opt-in", "c3-rect"):
+        ev = stored(ledger, event_id)
+        assert (ev.state, ev.note, ev.payload) == (EventState.SKIPPED, SUBJECT_ERASED, None)
+        assert (ev.finished_at, ev.scrubbed_at) == (at(5), at(5)), event_id
+    assert stored(ledger, "c2-rect").envelope().changes == {"first_name": "Anna"}
+    assert stored(ledger, "c1-access").envelope().email == EMAIL
+    # Sent again, each is a duplicate in the state it was stored in.
+    again = submit(ledger, *batch, now=at(6))
+    assert [(r.state, r.duplicate) for r in again] == [
+        (EventState.SKIPPED, True),
+        (EventState.PENDING, True),
+        (EventState.SKIPPED, True),
+        (EventState.PENDING, True),
+        (EventState.SKIPPED, True),
+    ]
+
+
+def test_a_batch_of_hundreds_of_events_stores_each_once_in_order_with_its_answer(
+    ledger: SqlLedger,
+) -> None:
+    def bulk(i: int, name: str | None = None) -> NewEvent:
+        subject = "X" if i % 40 == 0 else f"S{i % 7}"  # X is being erased
+        return event(
+            f"bulk-{i:03d}", subject, occurred=at(i), changes={"first_name": name or f"N{i}"}
+        )
+
+    submit(ledger, event("erase-x", "X", kind=EventKind.ERASURE), now=T0)
+    submit(ledger, bulk(5), bulk(230), now=T0)
+    finish(ledger, "bulk-005", T0)
+    batch = [bulk(i) for i in range(250)]
+    batch.insert(150, bulk(99, "Copy"))  # in the second hundred, a copy from the first
+    batch.append(bulk(0, "Copy"))  # a copy of a refused event, in the last hundred
+    assert len(batch) == 252
+
+    results = submit(ledger, *batch, now=at(1))
+
+    expected = []
+    for new in batch:
+        number = int(new.envelope.event_id[5:])
+        if number == 5:
+            expected.append((EventState.DONE, True))
+        elif number == 230:
+            expected.append((EventState.PENDING, True))
+        elif new.envelope.changes == {"first_name": "Copy"}:
+            refused = new.envelope.subject_id == "X"
+            expected.append((EventState.SKIPPED if refused else EventState.PENDING, True))
+        elif new.envelope.subject_id == "X":
+            expected.append((EventState.SKIPPED, False))
+        else:
+            expected.append((EventState.PENDING, False))
+    assert [r.event_id for r in results] == [n.envelope.event_id for n in batch]
+    assert [(r.state, r.duplicate) for r in results] == expected
+    assert sum(not r.duplicate for r in results) == 248
+
+    events = ledger.list_events(limit=None)
+    fresh = [f"bulk-{i:03d}" for i in range(250) if i not in (5, 230)]
+    assert ids(events) == ["erase-x", "bulk-005", "bulk-230", *fresh]
+    seqs = [e.seq for e in events]
+    assert seqs == sorted(seqs)
+    for ev in events[3:]:
+        number = int(ev.event_id[5:])
+        assert ev.received_at == at(1), ev.event_id
+        if ev.subject_id == "X":
+            assert (ev.state, ev.payload, ev.note) == (EventState.SKIPPED, None, SUBJECT_ERASED)
+        else:
+            assert ev.state is EventState.PENDING, ev.event_id
+            assert ev.envelope().changes == {"first_name": f"N{number}"}, ev.event_id
+
+
 # -- claiming ------------------------------------------------------------------
 
 
@@ -1485,6 +1646,94 @@ def test_strict_record_raises_lease_lost_and_records_nothing(ledger: SqlLedger) 
 
     assert ledger.get(a.seq) == a
     assert list(ledger.audit_rows()) == []
+
+
+def note_of(i: int) -> str | None:
+    """Mixed notes, most of them "applied" (so one note alone spans several hundreds)."""
+    return {3: "subject_absent", 7: None}.get(i % 10, "applied")
+
+
+def test_record_completes_hundreds_of_held_events_and_returns_those_it_no_longer_holds(
+    ledger: SqlLedger,
+) -> None:
+    submit(ledger, *(event(f"e{i:03d}", f"S{i:03d}") for i in range(300)))
+    held = ledger.claim("worker-a", 300, T0, LEASE)
+    assert len(held) == 300
+    # Three are given back and taken over by worker-b: one "None" note, two "applied"
+    # far into that note's hundreds.
+    gone = [held[7], held[150], held[290]]
+    ledger.release("worker-a", [e.seq for e in gone])
+    taken = ledger.claim("worker-b", 10, at(1), LEASE)
+    assert ids(taken) == ids(gone)
+    outcomes = [Outcome(e.seq, EventState.DONE, note=note_of(i)) for i, e in enumerate(held)]
+    outcomes[42] = Outcome(held[42].seq, EventState.PENDING, error=retryable(), retry_at=at(60))
+    outcomes[43] = Outcome(held[43].seq, EventState.FAILED, error=permanent())
+
+    lost = ledger.record("worker-a", outcomes, at(2), [transfer(held[0].seq, "ok")])
+
+    assert sorted(lost) == [e.seq for e in gone]
+    gone_seqs = {e.seq for e in gone}
+    for i, before in enumerate(held):
+        ev = ledger.get(before.seq)
+        if before.seq in gone_seqs:
+            assert ev == next(t for t in taken if t.seq == before.seq)
+        elif i == 42:
+            assert (ev.state, ev.next_attempt_at, ev.lease_owner) == (
+                EventState.PENDING,
+                at(60),
+                None,
+            )
+        elif i == 43:
+            assert (ev.state, ev.finished_at, ev.lease_owner) == (EventState.FAILED, at(2), None)
+        else:
+            assert (ev.state, ev.note, ev.finished_at) == (EventState.DONE, note_of(i), at(2))
+            assert (ev.lease_owner, ev.lease_until) == (None, None), ev.event_id
+            assert ev.payload is not None, ev.event_id  # not erased: retention scrubs it later
+    assert ledger.status(at(2)).by_state == {
+        **{s.value: 0 for s in EventState},
+        "done": 295,
+        "in_progress": 3,
+        "pending": 1,
+        "failed": 1,
+    }
+    assert [r.entry.outcome for r in ledger.audit_rows()] == ["ok"]
+
+
+def test_strict_record_of_hundreds_of_outcomes_one_not_held_raises_lease_lost_and_changes_nothing(
+    ledger: SqlLedger,
+) -> None:
+    ledger.remember_subject("E", T0, email=EMAIL, contact_ids=["909"])
+    submit(
+        ledger,
+        event("erase-e", "E", kind=EventKind.ERASURE),
+        *(event(f"e{i:03d}", f"S{i:03d}") for i in range(250)),
+    )
+    erasure, *others = ledger.claim("worker-a", 300, T0, LEASE)
+    assert (erasure.event_id, len(others)) == ("erase-e", 250)
+    ledger.release("worker-a", [others[230].seq])
+    (taken,) = ledger.claim("worker-b", 10, at(1), LEASE)
+    outcomes = [
+        Outcome(erasure.seq, EventState.DONE, erased_subject="E", suppress=(("email", "dig-e"),)),
+        *(Outcome(e.seq, EventState.DONE, note=note_of(i)) for i, e in enumerate(others)),
+    ]
+    outcomes[11] = Outcome(others[10].seq, EventState.PENDING, error=retryable(), retry_at=at(9))
+    outcomes[12] = Outcome(others[11].seq, EventState.FAILED, error=permanent())
+
+    with pytest.raises(LeaseLost):
+        ledger.record("worker-a", outcomes, at(2), [transfer(erasure.seq, "erased")], strict=True)
+
+    assert ledger.get(erasure.seq) == erasure
+    for before in others:
+        assert ledger.get(before.seq) == (taken if before.seq == taken.seq else before)
+    assert list(ledger.audit_rows()) == []
+    assert not ledger.is_suppressed("dig-e")
+    record = ledger.subject("E")
+    assert record is not None
+    assert (record.erasure, record.email, record.contact_ids) == ("erasing", EMAIL, ("909",))
+    # Without the outcome it no longer holds, the same record goes through.
+    held_only = [o for o in outcomes if o.seq != taken.seq]
+    assert ledger.record("worker-a", held_only, at(3), strict=True) == []
+    assert ledger.status(at(3)).by_state["done"] == 248
 
 
 def test_a_deferral_returns_the_event_without_counting_the_attempt(ledger: SqlLedger) -> None:
