@@ -102,7 +102,7 @@ class Ledger(Protocol):
         """Record how held events end this attempt, with audit rows, in one transaction."""
         ...
 
-    def release(self, owner: str, seqs: Sequence[int]) -> int:
+    def release(self, owner: str, seqs: Sequence[int], now: datetime) -> int:
         """Give held events back without counting the attempt."""
         ...
 

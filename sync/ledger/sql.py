@@ -437,7 +437,7 @@ class SqlLedger(ABC):
         a crashed worker's events come back.
         """
         now_s = ts(now)
-        with self._tx(Lock.CLAIM) as cur:
+        with self._tx(Lock.INTAKE, Lock.CLAIM) as cur:
             self._expire_leases(cur, now_s)
             self._before_claim(cur)
             rows = self._exec(
@@ -473,9 +473,10 @@ class SqlLedger(ABC):
             cur,
             "UPDATE events SET state = 'failed', lease_owner = NULL, lease_until = NULL, "
             "finished_at = ?, last_error = ? "
-            "WHERE state = 'in_progress' AND lease_until <= ? AND attempts >= ?",
+            "WHERE state = 'in_progress' AND lease_until <= ? AND attempts >= ? RETURNING seq",
             (now_s, json.dumps(error.as_dict()), now_s, self.max_attempts),
         )
+        self._supersede_if_erasing(cur, [int(r[0]) for r in cur.fetchall()], now_s)
         self._exec(
             cur,
             "UPDATE events SET state = 'pending', lease_owner = NULL, lease_until = NULL, "
@@ -486,10 +487,12 @@ class SqlLedger(ABC):
         self._supersede_if_erasing(cur, [int(r[0]) for r in cur.fetchall()], now_s)
 
     def _supersede_if_erasing(self, cur: Cursor, seqs: Sequence[int], now_s: float) -> None:
-        """Events back to pending whose subject is being erased never run: erasure wins.
+        """Events back to pending or failed whose subject is being erased never run.
 
         Intake supersedes what waits when an erasure arrives; this covers the
-        events that were in flight then and came back (a retry, an expired lease).
+        events that were in flight then and came back (a retry, a dead letter,
+        an expired lease, a release, a replay). Callers hold ``Lock.INTAKE``,
+        so an erasure's intake and this check never interleave.
         """
         for chunk in _chunks(seqs, INSERT_CHUNK):
             marks = ", ".join("?" for _ in chunk)
@@ -497,7 +500,7 @@ class SqlLedger(ABC):
                 cur,
                 "UPDATE events SET state = 'superseded', payload = NULL, scrubbed_at = ?, "
                 "finished_at = ?, note = 'superseded_by_erasure' "
-                f"WHERE seq IN ({marks}) AND state = 'pending' "
+                f"WHERE seq IN ({marks}) AND state IN ('pending', 'failed') "
                 f"AND kind NOT IN ('erasure', 'access') AND subject_id IN ({ERASING_SUBJECTS})",
                 (now_s, now_s, *chunk),
             )
@@ -537,7 +540,10 @@ class SqlLedger(ABC):
         """
         now_s = ts(now)
         lost: list[int] = []
-        with self._tx() as cur:
+        # An event going back to pending or failed is checked against erasures:
+        # hold the intake lock so an erasure cannot arrive between check and commit.
+        returning = any(o.state is not EventState.DONE for o in outcomes)
+        with self._tx(*([Lock.INTAKE] if returning else [])) as cur:
             done: dict[str | None, list[int]] = {}
             for outcome in outcomes:
                 if outcome.state is EventState.DONE and outcome.erased_subject is None:
@@ -555,7 +561,7 @@ class SqlLedger(ABC):
             lost_seqs = set(lost)
             held = [o for o in outcomes if o.seq not in lost_seqs]
             self._supersede_if_erasing(
-                cur, [o.seq for o in held if o.state is EventState.PENDING], now_s
+                cur, [o.seq for o in held if o.state is not EventState.DONE], now_s
             )
             self._scrub_if_erased(cur, [o.seq for o in held if o.state is EventState.DONE], now_s)
             self._append_audit(cur, audit)
@@ -640,12 +646,12 @@ class SqlLedger(ABC):
         """
         state = EventState.PENDING if retry_at is not None else EventState.FAILED
         self.record(owner, [Outcome(seq, state, error=error, retry_at=retry_at)], now, strict=True)
-        return state
+        return self.get(seq).state  # superseded when its subject is being erased
 
-    def release(self, owner: str, seqs: Sequence[int]) -> int:
+    def release(self, owner: str, seqs: Sequence[int], now: datetime) -> int:
         """Give held events back untouched (a worker shutting down); the attempt is not counted."""
         released = 0
-        with self._tx() as cur:
+        with self._tx(Lock.INTAKE) as cur:
             for seq in seqs:
                 self._exec(
                     cur,
@@ -655,6 +661,7 @@ class SqlLedger(ABC):
                     (seq, owner),
                 )
                 released += max(cur.rowcount, 0)
+            self._supersede_if_erasing(cur, seqs, ts(now))
         return released
 
     # -- operator actions -------------------------------------------------
@@ -668,6 +675,7 @@ class SqlLedger(ABC):
             "finished_at = NULL WHERE seq = ?",
             params=lambda seq: (ts(now), seq),
             audit=audit,
+            after=lambda cur, seq: self._supersede_if_erasing(cur, [seq], ts(now)),
         )
 
     def skip(
@@ -680,6 +688,7 @@ class SqlLedger(ABC):
             sql="UPDATE events SET state = 'skipped', note = ?, finished_at = ? WHERE seq = ?",
             params=lambda seq: (reason, ts(now), seq),
             audit=audit,
+            after=lambda cur, seq: self._scrub_if_erased(cur, [seq], ts(now)),
         )
 
     def extend_deadline(
@@ -711,9 +720,10 @@ class SqlLedger(ABC):
         sql: str,
         params: Callable[[int], tuple[Any, ...]],
         audit: AuditBuilder,
+        after: Callable[[Cursor, int], None],
     ) -> list[StoredEvent]:
         changed: list[StoredEvent] = []
-        with self._tx() as cur:
+        with self._tx(Lock.INTAKE) as cur:
             for seq in seqs:
                 event = self._get(cur, seq)
                 if event.state not in from_states:
@@ -722,6 +732,7 @@ class SqlLedger(ABC):
                         f"event {event.event_id} is {event.state.value}, not {allowed}"
                     )
                 self._exec(cur, sql, params(seq))
+                after(cur, seq)
                 updated = self._get(cur, seq)
                 self._append_audit(cur, [audit(updated)])
                 changed.append(updated)

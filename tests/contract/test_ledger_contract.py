@@ -152,7 +152,7 @@ def dead_letter(ledger: SqlLedger, event_id: str, now: datetime = T0) -> int:
     ledger.record_failure("worker-a", seq, permanent(), now, None)
     others = [e.seq for e in claimed if e.seq != seq]
     if others:
-        ledger.release("worker-a", others)
+        ledger.release("worker-a", others, T0)
     return seq
 
 
@@ -163,7 +163,7 @@ def finish(ledger: SqlLedger, event_id: str, now: datetime = T0) -> int:
     ledger.complete("worker-a", [seq], now)
     others = [e.seq for e in claimed if e.seq != seq]
     if others:
-        ledger.release("worker-a", others)
+        ledger.release("worker-a", others, T0)
     return seq
 
 
@@ -584,8 +584,8 @@ def test_release_gives_events_back_without_counting_the_attempt(ledger: SqlLedge
     submit(ledger, event("reg-1"))
     (held,) = ledger.claim("worker-a", 10, T0, LEASE)
 
-    assert ledger.release("worker-b", [held.seq]) == 0
-    assert ledger.release("worker-a", [held.seq]) == 1
+    assert ledger.release("worker-b", [held.seq], T0) == 0
+    assert ledger.release("worker-a", [held.seq], T0) == 1
 
     ev = ledger.get(held.seq)
     assert (ev.state, ev.attempts, ev.lease_owner) == (EventState.PENDING, 0, None)
@@ -618,7 +618,7 @@ def test_complete_by_another_owner_raises_lease_lost_and_changes_nothing(
     assert ledger.get(a.seq) == a
 
     # A batch with one event not held is refused as a whole.
-    ledger.release("worker-a", [b.seq])
+    ledger.release("worker-a", [b.seq], T0)
     (b_again,) = ledger.claim("worker-b", 10, at(1), LEASE)
     with pytest.raises(LeaseLost):
         ledger.complete("worker-a", [a.seq, b.seq], at(2))
@@ -1616,7 +1616,7 @@ def test_record_returns_the_events_no_longer_held_and_records_the_others(
 ) -> None:
     submit(ledger, event("a", "A"), event("b", "B"))
     a, b = ledger.claim("worker-a", 10, T0, LEASE)
-    ledger.release("worker-a", [b.seq])
+    ledger.release("worker-a", [b.seq], T0)
     (b_taken,) = ledger.claim("worker-b", 10, at(1), LEASE)
 
     lost = ledger.record(
@@ -1633,7 +1633,7 @@ def test_record_returns_the_events_no_longer_held_and_records_the_others(
 def test_strict_record_raises_lease_lost_and_records_nothing(ledger: SqlLedger) -> None:
     submit(ledger, event("a", "A"), event("b", "B"))
     a, b = ledger.claim("worker-a", 10, T0, LEASE)
-    ledger.release("worker-a", [b.seq])
+    ledger.release("worker-a", [b.seq], T0)
 
     with pytest.raises(LeaseLost):
         ledger.record(
@@ -1662,7 +1662,7 @@ def test_record_completes_hundreds_of_held_events_and_returns_those_it_no_longer
     # Three are given back and taken over by worker-b: one "None" note, two "applied"
     # far into that note's hundreds.
     gone = [held[7], held[150], held[290]]
-    ledger.release("worker-a", [e.seq for e in gone])
+    ledger.release("worker-a", [e.seq for e in gone], T0)
     taken = ledger.claim("worker-b", 10, at(1), LEASE)
     assert ids(taken) == ids(gone)
     outcomes = [Outcome(e.seq, EventState.DONE, note=note_of(i)) for i, e in enumerate(held)]
@@ -1710,7 +1710,7 @@ def test_strict_record_of_hundreds_of_outcomes_one_not_held_raises_lease_lost_an
     )
     erasure, *others = ledger.claim("worker-a", 300, T0, LEASE)
     assert (erasure.event_id, len(others)) == ("erase-e", 250)
-    ledger.release("worker-a", [others[230].seq])
+    ledger.release("worker-a", [others[230].seq], T0)
     (taken,) = ledger.claim("worker-b", 10, at(1), LEASE)
     outcomes = [
         Outcome(erasure.seq, EventState.DONE, erased_subject="E", suppress=(("email", "dig-e"),)),
@@ -1814,7 +1814,7 @@ def test_an_erasure_outcome_whose_lease_was_lost_erases_nothing(ledger: SqlLedge
     ledger.remember_subject("C-1", T0, email=EMAIL)
     submit(ledger, event("erase", kind=EventKind.ERASURE))
     (erasure,) = ledger.claim("worker-a", 10, T0, LEASE)
-    ledger.release("worker-a", [erasure.seq])
+    ledger.release("worker-a", [erasure.seq], T0)
 
     lost = ledger.record(
         "worker-a",

@@ -412,7 +412,7 @@ def test_an_access_request_kept_by_mark_erased_survives_a_dead_letter_and_is_scr
     assert (done.state, done.payload, done.scrubbed_at) == (EventState.DONE, None, at(6))
 
 
-# -- known gaps in "erasure wins" (xfail until the ledger is fixed) -------------
+# -- erasure wins on every way back to pending, failed or closed -----------------
 
 
 def dead_letter_last_attempt_by_lease(ledger: SqlLedger) -> tuple[StoredEvent, datetime]:
@@ -445,12 +445,6 @@ def dead_letter_by_record(ledger: SqlLedger) -> tuple[StoredEvent, datetime]:
     return held, at(3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger bug: an event dead-lettered after its subject's erasure arrived stays "
-    "failed with its payload; replay returns it to pending and claim hands it out before "
-    "the erasure (it occurred earlier), so it is applied after the erasure arrived",
-)
 @pytest.mark.parametrize(
     "dead_lettered",
     [dead_letter_by_record, dead_letter_last_attempt_by_lease],
@@ -471,30 +465,18 @@ def test_an_event_dead_lettered_after_its_subjects_erasure_arrived_is_never_appl
     assert (ev.state, ev.payload) == (EventState.SUPERSEDED, None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger bug: release() returns an event to pending without the erasure check "
-    "record() and lease expiry now make, so an event in flight when its subject's erasure "
-    "arrived is handed out again, before the erasure, with its payload",
-)
 def test_an_event_in_flight_when_its_subjects_erasure_arrives_is_superseded_when_released(
     ledger: SqlLedger,
 ) -> None:
     held = in_flight_when_erasure_arrives(ledger)
 
-    assert ledger.release("worker-a", [held.seq]) == 1
+    assert ledger.release("worker-a", [held.seq], at(3)) == 1
 
     assert ids(ledger.claim("worker-b", 10, at(3), LEASE)) == ["erase"]
     ev = ledger.get(held.seq)
     assert (ev.state, ev.payload) == (EventState.SUPERSEDED, None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger bug: an access request kept by mark_erased (failed) and then closed by "
-    "skip() keeps its payload (the erased subject's email) until retention; mark_erased "
-    "scrubbed it at once before 7bafd94, and only done outcomes scrub now",
-)
 def test_an_access_request_of_an_erased_subject_closed_by_skip_keeps_no_payload(
     ledger: SqlLedger,
 ) -> None:
@@ -513,6 +495,7 @@ def test_an_access_request_of_an_erased_subject_closed_by_skip_keeps_no_payload(
 # -- a retry and an erasure at the same moment, on PostgreSQL ------------------
 
 AUDIT_LOCK = ADVISORY_LOCK_BASE + Lock.AUDIT
+INTAKE_LOCK = ADVISORY_LOCK_BASE + Lock.INTAKE
 
 
 @pytest.fixture
@@ -531,13 +514,13 @@ def two_postgres_ledgers(
 
 
 def wait_for_audit_lock_waiters(raw: RawDb, count: int) -> None:
-    """Block until ``count`` transactions wait for the audit chain's advisory lock."""
+    """Block until ``count`` transactions wait for the audit or the intake advisory lock."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         (waiting,) = raw.execute(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-            "AND objid = ?",
-            (AUDIT_LOCK & 0xFFFF_FFFF,),
+            "AND objid IN (?, ?)",
+            (AUDIT_LOCK & 0xFFFF_FFFF, INTAKE_LOCK & 0xFFFF_FFFF),
         )[0]
         if waiting >= count:
             return
@@ -545,13 +528,6 @@ def wait_for_audit_lock_waiters(raw: RawDb, count: int) -> None:
     raise AssertionError(f"fewer than {count} transactions ever waited for the audit lock")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger bug (PostgreSQL): record() checks for an erasing subject without "
-    "Lock.INTAKE, so a retry whose check runs before a concurrent erasure commits, and "
-    "which commits after the erasure's supersede UPDATE read it as in_progress, is "
-    "neither superseded by the erasure nor by record(): it stays pending, first in line",
-)
 def test_on_postgres_a_retry_recorded_while_the_erasure_arrives_is_superseded(
     two_postgres_ledgers: tuple[SqlLedger, SqlLedger],
 ) -> None:
@@ -581,4 +557,8 @@ def test_on_postgres_a_retry_recorded_while_the_erasure_arrives_is_superseded(
         assert [r.state for r in arrived.result(timeout=30)] == [EventState.PENDING]
 
     assert ids(worker_side.claim("worker-b", 10, at(61), LEASE)) == ["erase"]
-    assert_superseded_in_flight(worker_side.get(held.seq), at(3))
+    # The retry committed first (it holds the intake lock), so the erasure's intake
+    # found it waiting and superseded it, naming itself.
+    ev = worker_side.get(held.seq)
+    assert (ev.state, ev.payload) == (EventState.SUPERSEDED, None)
+    assert (ev.note or "").startswith("superseded_by_erasure")
