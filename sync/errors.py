@@ -65,30 +65,20 @@ class SyncError(HubsyncError):
         code: str | None = None,
         http_status: int | None = None,
         correlation_id: str | None = None,
+        retry_after_s: float | None = None,
     ) -> None:
         super().__init__(message)
         if code is not None:
             self.code = code
         self.http_status = http_status
         self.correlation_id = correlation_id
+        self.retry_after_s = retry_after_s  # a wait the answer named (Retry-After, a window)
 
 
 class RetryableError(SyncError):
     """A transient failure; the event is rescheduled with backoff."""
 
     code = "retryable"
-
-    def __init__(
-        self,
-        message: str | None = None,
-        *,
-        code: str | None = None,
-        http_status: int | None = None,
-        correlation_id: str | None = None,
-        retry_after_s: float | None = None,
-    ) -> None:
-        super().__init__(message, code=code, http_status=http_status, correlation_id=correlation_id)
-        self.retry_after_s = retry_after_s
 
 
 class RateLimited(RetryableError):

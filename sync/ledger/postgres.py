@@ -119,13 +119,6 @@ class PostgresLedger(SqlLedger):
         ).fetchone()
         return row is not None
 
-    def close(self) -> None:
-        """Close the connection (a later call reopens it)."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
 
 @contextmanager
 def _translated() -> Iterator[None]:

@@ -232,6 +232,7 @@ class SqlLedger(ABC):
     def __init__(self, *, max_attempts: int = 8) -> None:
         self.max_attempts = max_attempts
         self._lock = threading.RLock()
+        self._conn: Any = None  # the backend's DB-API connection, opened on first use
         self._sql_cache: dict[str, str] = {}
 
     # -- backend hooks ---------------------------------------------------
@@ -248,9 +249,12 @@ class SqlLedger(ABC):
     def _table_exists(self, cur: Cursor, name: str) -> bool:
         """Whether a table exists."""
 
-    @abstractmethod
     def close(self) -> None:
-        """Release the connection."""
+        """Close the connection (a later call reopens it)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     def _q(self, sql: str) -> str:
         cached = self._sql_cache.get(sql)

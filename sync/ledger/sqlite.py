@@ -74,10 +74,3 @@ class SqliteLedger(SqlLedger):
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
         ).fetchone()
         return row is not None
-
-    def close(self) -> None:
-        """Close the connection (a later call reopens it)."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
