@@ -1,0 +1,163 @@
+"""HubSpot webhook batches parsed into typed, frozen values (hubspot-api.md section 3.4).
+
+A batch is a JSON array of events. Parsing is strict on shape (each known
+field has its type, and a malformed item is refused with an error naming the
+item and the field, never its value) and tolerant of content: any
+``subscriptionType`` is accepted, and unknown fields are kept in ``source``
+for whoever reads the event later. ``property_value`` is personal data: it is
+left out of the repr, and nothing here logs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+MAX_ID = 2**63 - 1
+MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
+class MalformedWebhook(ValueError):
+    """A webhook body that is not a batch of well-formed events; the message names the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEvent:
+    """One event of a HubSpot webhook batch.
+
+    The base fields come with every event; the others only with some types
+    (``property_*`` with ``*.propertyChange``, the ``*_object_ids`` with
+    ``*.merge``). ``source`` is the item as received, for the inbox.
+    """
+
+    event_id: int
+    subscription_id: int
+    portal_id: int
+    occurred_at: datetime
+    subscription_type: str
+    app_id: int | None = None
+    attempt_number: int = 0
+    object_id: int | None = None
+    object_type_id: str | None = None
+    property_name: str | None = None
+    property_value: str | None = field(default=None, repr=False)
+    change_source: str | None = None
+    change_flag: str | None = None
+    source_id: str | None = None
+    primary_object_id: int | None = None
+    merged_object_ids: tuple[int, ...] = ()
+    new_object_id: int | None = None
+    number_of_properties_moved: int | None = None
+    source: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def receipt_key(self) -> str:
+        """The deduplication key: a redelivery has the same portal, subscription and event id."""
+        return f"{self.portal_id}:{self.subscription_id}:{self.event_id}"
+
+
+class _Item:
+    """Typed reads from one item, raising ``MalformedWebhook`` that names the field."""
+
+    def __init__(self, data: Mapping[str, Any], where: str) -> None:
+        self.data = data
+        self.where = where
+
+    def fail(self, name: str, expected: str) -> MalformedWebhook:
+        return MalformedWebhook(f"{self.where}.{name}: must be {expected}")
+
+    def id(self, name: str, *, required: bool = False) -> int | None:
+        value = self.data.get(name)
+        if value is None:
+            if required:
+                raise MalformedWebhook(f"{self.where}.{name}: is required")
+            return None
+        return _checked_id(value, f"{self.where}.{name}")
+
+    def required_id(self, name: str) -> int:
+        value = self.id(name, required=True)
+        assert value is not None
+        return value
+
+    def text(self, name: str, *, required: bool = False) -> str | None:
+        value = self.data.get(name)
+        if value is None:
+            if required:
+                raise MalformedWebhook(f"{self.where}.{name}: is required")
+            return None
+        if not isinstance(value, str):
+            raise self.fail(name, "a string")
+        return value
+
+    def ids(self, name: str) -> tuple[int, ...]:
+        value = self.data.get(name)
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            raise self.fail(name, "an array of integers")
+        return tuple(_checked_id(v, f"{self.where}.{name}[{i}]") for i, v in enumerate(value))
+
+
+def _checked_id(value: Any, label: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
+        raise MalformedWebhook(f"{label}: must be a non-negative 64-bit integer")
+    return value
+
+
+def parse_event(item: Any, where: str = "event") -> WebhookEvent:
+    """One event from its decoded JSON object; ``where`` prefixes error messages."""
+    if not isinstance(item, dict):
+        raise MalformedWebhook(f"{where}: must be a JSON object")
+    read = _Item(item, where)
+    occurred_ms = read.required_id("occurredAt")
+    if occurred_ms > MAX_EPOCH_MS:
+        raise read.fail("occurredAt", "epoch milliseconds before the year 10000")
+    subscription_type = read.text("subscriptionType", required=True)
+    if not subscription_type:
+        raise read.fail("subscriptionType", "a non-empty string")
+    return WebhookEvent(
+        event_id=read.required_id("eventId"),
+        subscription_id=read.required_id("subscriptionId"),
+        portal_id=read.required_id("portalId"),
+        occurred_at=datetime.fromtimestamp(occurred_ms / 1000, UTC),
+        subscription_type=subscription_type,
+        app_id=read.id("appId"),
+        attempt_number=read.id("attemptNumber") or 0,
+        object_id=read.id("objectId"),
+        object_type_id=read.text("objectTypeId"),
+        property_name=read.text("propertyName"),
+        property_value=read.text("propertyValue"),
+        change_source=read.text("changeSource"),
+        change_flag=read.text("changeFlag"),
+        source_id=read.text("sourceId"),
+        primary_object_id=read.id("primaryObjectId"),
+        merged_object_ids=read.ids("mergedObjectIds"),
+        new_object_id=read.id("newObjectId"),
+        number_of_properties_moved=read.id("numberOfPropertiesMoved"),
+        source=item,
+    )
+
+
+def _no_constants(name: str) -> Any:
+    raise MalformedWebhook(f"body: {name} is not JSON")
+
+
+def parse_batch(body: bytes) -> list[WebhookEvent]:
+    """Every event of a webhook body (a JSON array, possibly empty), in order."""
+    try:
+        decoded = json.loads(body, parse_constant=_no_constants)
+    except MalformedWebhook:
+        raise
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise MalformedWebhook("body: not valid JSON") from exc
+    if not isinstance(decoded, list):
+        raise MalformedWebhook("body: must be a JSON array of events")
+    return [parse_event(item, f"[{i}]") for i, item in enumerate(decoded)]
+
+
+def inbox_items(body: bytes) -> list[tuple[str, dict[str, Any]]]:
+    """The batch as the ledger's inbox stores it: (receipt key, event as received)."""
+    return [(e.receipt_key, dict(e.source)) for e in parse_batch(body)]
