@@ -296,3 +296,41 @@ class ContactWrites:
 
     errors: dict[str, Any]
     renamed: dict[str, str] = field(default_factory=dict)
+
+
+class NoticeKind(enum.StrEnum):
+    """What a notice to the register reports: things an operator handles, not rights."""
+
+    CONTACT_ARCHIVED = "contact_archived"
+    MERGE_CONFLICT = "merge_conflict"
+    RESURRECTION_BLOCKED = "resurrection_blocked"
+    ERASURE_REQUESTED = "erasure_requested"
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterNotice:
+    """A notice for the register's operators, without personal data.
+
+    ``contact_archived``: a contact was archived in HubSpot (restorable, so not
+    an erasure); ``merge_conflict``: several register subjects now share one
+    HubSpot contact; ``resurrection_blocked``: an erased person came back and
+    was erased again; ``erasure_requested``: HubSpot asked for an erasure and
+    the register is set to be told rather than to apply it. ``notice_id`` is
+    the idempotency key: the same notice twice is recorded once.
+    """
+
+    notice_id: str
+    kind: NoticeKind
+    occurred_at: datetime
+    subject_ids: tuple[SubjectId, ...] = ()
+    contact_ids: tuple[HubSpotContactId, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form, as sent to and stored by the register."""
+        return {
+            "notice_id": self.notice_id,
+            "kind": self.kind.value,
+            "subject_ids": list(self.subject_ids),
+            "contact_ids": list(self.contact_ids),
+            "occurred_at": _iso(self.occurred_at),
+        }

@@ -16,6 +16,7 @@ from sync.audit import AuditBuilder, AuditEntry, AuditRow, VerifyResult
 from sync.errors import SyncError
 from sync.model import (
     ContactWrites,
+    Envelope,
     ErrorInfo,
     EventKind,
     EventState,
@@ -23,6 +24,7 @@ from sync.model import (
     NewEvent,
     Origin,
     Outcome,
+    RegisterNotice,
     StoredEvent,
     SubjectId,
     SubmitResult,
@@ -188,7 +190,21 @@ class Ledger(Protocol):
         ...
 
     def purge_receipts(self, now: datetime) -> int:
-        """Forget expired receipts."""
+        """Forget expired receipts (processed inbox rows included)."""
+        ...
+
+    def store_webhooks(
+        self, items: Sequence[tuple[str, dict[str, Any]]], now: datetime, ttl: timedelta
+    ) -> list[bool]:
+        """Store (receipt key, event) pairs of one webhook batch; True for each new key."""
+        ...
+
+    def pending_webhooks(self, limit: int) -> list[tuple[str, dict[str, Any]]]:
+        """Stored webhook events not yet processed, oldest first."""
+        ...
+
+    def finish_webhooks(self, keys: Sequence[str], now: datetime) -> int:
+        """Mark webhook events processed and scrub their payload."""
         ...
 
     def scrub_finished(self, older_than: datetime, now: datetime) -> int:
@@ -296,4 +312,45 @@ class HubSpot(Protocol):
 
     def ensure_restriction_property(self) -> None:
         """Create hubsync's property group and restriction property unless they exist."""
+        ...
+
+
+class Register(Protocol):
+    """The controller's register, as the core sees it (``connectors.register``).
+
+    ``HttpRegister`` speaks to a register's HTTP endpoint, ``SqlRegister`` to
+    its tables, ``FakeRegister`` keeps it in memory; one contract suite checks
+    all three. Every method raises ``SyncError`` subclasses only, with
+    messages that carry ids, kinds, field names and statuses, never values.
+    """
+
+    def apply(self, events: Sequence[StoredEvent]) -> dict[int, SyncError | None]:
+        """Apply register-bound events; an outcome per event ``seq`` (None: applied).
+
+        Idempotent: the same event applied twice does no harm. Per event:
+        ``SubjectAbsent`` when the register has no such subject (or it is
+        erased and the event would touch it again), ``PermanentError`` for an
+        event the register cannot apply (unknown field, wrong direction).
+        Raises ``SyncError`` when the whole call failed (register unreachable).
+        """
+        ...
+
+    def notify(self, notice: RegisterNotice) -> None:
+        """Tell the register's operators something that is not a right; idempotent by id."""
+        ...
+
+    def record(self, subject_id: str) -> dict[str, Any] | None:
+        """The register's record of a subject (for access and export); None when unknown."""
+        ...
+
+    def poll_outbox(self, limit: int) -> list[tuple[str, Envelope]]:
+        """Register-side events not yet acknowledged, oldest first, with their outbox ids."""
+        ...
+
+    def acknowledge(self, ids: Sequence[str]) -> None:
+        """Mark outbox entries as taken (after hubsync stored them); idempotent."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and sessions."""
         ...
