@@ -79,7 +79,7 @@ class RateBudget:
                 )
                 error.policy = policy
                 raise error
-            self._sleep(wait)
+            self._sleep(max(wait, 0.001))
 
     def observe(self, headers: Mapping[str, Any] | None) -> None:
         """Correct the budgets from an answer's ``X-HubSpot-RateLimit-*`` headers."""

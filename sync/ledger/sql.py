@@ -1041,7 +1041,7 @@ class SqlLedger(ABC):
             if blocked > now_s:
                 return float(blocked - now_s)
             tokens = min(capacity, tokens + max(0.0, now_s - updated) * refill_per_s)
-            if tokens < cost:
+            if tokens < cost - 1e-6:  # float refill must not leave a wait of nanoseconds
                 return (cost - tokens) / refill_per_s if refill_per_s > 0 else float("inf")
             self._upsert_bucket(cur, name, tokens - cost, now_s, 0.0)
         return 0.0
