@@ -221,3 +221,25 @@ def test_the_v3_subscription_api_unsubscribes_from_every_definition(
     assert not any(p.startswith("/communication-preferences/v4") for p in paths)
     system.operator.ledger.close()
     system.worker.close()
+
+
+def test_a_partial_batch_answer_maps_back_to_each_event(system: System) -> None:
+    kept = system.contact(EMAIL, firstname="Greta")
+    gone = system.contact("gone@example.se", firstname="Gone")
+    for subject, email, contact in (("C-13", EMAIL, kept), ("C-14", "gone@example.se", gone)):
+        system.operator.ledger.remember_subject(
+            subject, system.operator.clock.now(), email=email, contact_ids=[contact]
+        )
+    system.control("POST", "/_sandbox/actions/gdpr_delete", {"contact_id": gone})
+    system.submit("rectification", "C-13", "p1", email=EMAIL, changes={"company": "Acme"})
+    system.submit("rectification", "C-14", "p2", email="gone@example.se",
+                  changes={"company": "Acme"})  # fmt: skip
+    system.worker.run_until_idle()
+    (update,) = [r for r in system.api_requests() if r["path"].endswith("batch/update")]
+    assert update["status"] == 207
+    assert len(update["body"]["inputs"]) == 2
+    assert (system.event("p1").state.value, system.event("p1").note) == ("done", None)
+    assert (system.event("p2").state.value, system.event("p2").note) == ("done", "absent")
+    contact = system.sandbox_contact(kept)
+    assert contact is not None
+    assert contact["properties"]["company"] == "Acme"
