@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar
 
+from sync.errors import LedgerError
 from sync.ledger.sql import Cursor, SqlLedger
 
 BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another process's transaction
@@ -49,7 +50,7 @@ class SqliteLedger(SqlLedger):
     def _tx(self, *locks: int) -> Iterator[Cursor]:
         # BEGIN IMMEDIATE takes the database's single write lock: every named
         # serialisation point is held by every write transaction.
-        with self._lock:
+        with self._lock, _translated():
             cur = self._connection().cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
@@ -61,7 +62,7 @@ class SqliteLedger(SqlLedger):
 
     @contextmanager
     def _read(self) -> Iterator[Cursor]:
-        with self._lock:
+        with self._lock, _translated():
             cur = self._connection().cursor()
             cur.execute("BEGIN")
             try:
@@ -74,3 +75,15 @@ class SqliteLedger(SqlLedger):
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
         ).fetchone()
         return row is not None
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """sqlite3 errors become LedgerError, named by SQLite's error code only."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        name = getattr(exc, "sqlite_errorname", None) or "unknown"
+        raise LedgerError(f"SQLite ledger error {type(exc).__name__} ({name})") from exc
+    except OSError as exc:  # the ledger's folder cannot be created
+        raise LedgerError(f"cannot create the SQLite ledger's folder ({exc.strerror})") from exc
