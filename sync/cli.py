@@ -632,7 +632,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one exit 
     """Run the CLI; returns the exit code (0 ok, 1 failed, 2 usage or configuration)."""
     state = CliState()
     try:
-        cli.main(args=list(argv) if argv is not None else None, obj=state, standalone_mode=False)
+        cli.main(args=args, obj=state, standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
@@ -648,3 +648,5 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one exit 
     except SystemExit as exc:
         return int(exc.code or 0) if isinstance(exc.code, int) else 1
     return 0
+    args = list(argv) if argv is not None else sys.argv[1:]
+    state.json = "--json" in args  # errors before a command runs are JSON too
