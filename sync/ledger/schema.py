@@ -101,6 +101,23 @@ MIGRATIONS: dict[int, list[str]] = {
             blocked_until {float} NOT NULL DEFAULT 0
         )""",
     ],
+    3: [
+        # HubSpot webhook events, stored as received before the 204 and read
+        # later by whoever turns them into register-bound events. The receipt
+        # key (portal:subscription:event id) drops redeliveries; the payload
+        # holds personal data and is scrubbed once the event is processed.
+        """CREATE TABLE hubspot_inbox (
+            seq {serial} PRIMARY KEY,
+            receipt_key TEXT NOT NULL UNIQUE,
+            received_at {float} NOT NULL,
+            expires_at {float} NOT NULL,
+            payload TEXT,
+            state TEXT NOT NULL,
+            processed_at {float}
+        )""",
+        "CREATE INDEX hubspot_inbox_state ON hubspot_inbox (state, seq)",
+        "CREATE INDEX hubspot_inbox_expiry ON hubspot_inbox (expires_at)",
+    ],
 }
 
 LATEST_VERSION = max(MIGRATIONS)

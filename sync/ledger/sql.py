@@ -1003,7 +1003,75 @@ class SqlLedger(ABC):
         """Forget expired webhook receipts."""
         with self._tx() as cur:
             self._exec(cur, "DELETE FROM webhook_receipts WHERE expires_at <= ?", (ts(now),))
-            return max(cur.rowcount, 0)
+            purged = max(cur.rowcount, 0)
+            # Processed inbox rows are receipts too; pending ones are kept until processed.
+            self._exec(
+                cur,
+                "DELETE FROM hubspot_inbox WHERE state = 'done' AND expires_at <= ?",
+                (ts(now),),
+            )
+            return purged + max(cur.rowcount, 0)
+
+    # -- HubSpot webhook inbox -----------------------------------------------
+
+    def store_webhooks(
+        self, items: Sequence[tuple[str, dict[str, Any]]], now: datetime, ttl: timedelta
+    ) -> list[bool]:
+        """Store webhook events as received, in one transaction; True for each new key.
+
+        ``items`` are (receipt key, event) pairs. A key already in the inbox
+        (a redelivery, or a second copy in the same batch) answers False and
+        changes nothing. ``ttl`` is how long a processed key is remembered.
+        """
+        now_s, expires_s = ts(now), ts(now + ttl)
+        stored: set[str] = set()
+        with self._tx() as cur:
+            for chunk in _chunks(items, INSERT_CHUNK):
+                params = [
+                    v
+                    for key, payload in chunk
+                    for v in (key, now_s, expires_s, json.dumps(payload), "pending")
+                ]
+                values = ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
+                rows = self._exec(
+                    cur,
+                    "INSERT INTO hubspot_inbox (receipt_key, received_at, expires_at, payload, "
+                    f"state) VALUES {values} ON CONFLICT (receipt_key) DO NOTHING "
+                    "RETURNING receipt_key",
+                    params,
+                ).fetchall()
+                stored.update(r[0] for r in rows)
+        fresh: list[bool] = []
+        for key, _ in items:
+            fresh.append(key in stored)
+            stored.discard(key)  # a second copy in the same batch is a redelivery
+        return fresh
+
+    def pending_webhooks(self, limit: int) -> list[tuple[str, dict[str, Any]]]:
+        """Stored webhook events not yet processed, oldest first: (receipt key, event)."""
+        with self._read() as cur:
+            rows = self._exec(
+                cur,
+                "SELECT receipt_key, payload FROM hubspot_inbox WHERE state = 'pending' "
+                "ORDER BY seq LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [(r[0], json.loads(r[1])) for r in rows]
+
+    def finish_webhooks(self, keys: Sequence[str], now: datetime) -> int:
+        """Mark webhook events processed and scrub their payload; returns how many changed."""
+        changed = 0
+        with self._tx() as cur:
+            for chunk in _chunks(keys, 500):
+                marks = ", ".join(["?"] * len(chunk))
+                self._exec(
+                    cur,
+                    "UPDATE hubspot_inbox SET state = 'done', payload = NULL, processed_at = ? "
+                    f"WHERE state = 'pending' AND receipt_key IN ({marks})",
+                    (ts(now), *chunk),
+                )
+                changed += max(cur.rowcount, 0)
+        return changed
 
     # -- retention ---------------------------------------------------------
 

@@ -1485,7 +1485,7 @@ def test_correct_bucket_sets_the_tokens_hubspot_reports(ledger: SqlLedger) -> No
 
 
 def test_a_fresh_ledger_is_at_the_latest_schema_version(ledger: SqlLedger) -> None:
-    assert ledger.schema_version() == LATEST_VERSION == 2
+    assert ledger.schema_version() == LATEST_VERSION == 3
 
 
 def test_opening_an_existing_ledger_again_keeps_its_events(ledger: SqlLedger) -> None:
@@ -1540,10 +1540,10 @@ def test_upgrade_brings_a_first_schema_ledger_forward(target: Target) -> None:
         with pytest.raises(SchemaOutdated):
             ledger.open(at(1))
 
-        assert ledger.upgrade(at(2)) == (1, 2)
+        assert ledger.upgrade(at(2)) == (1, LATEST_VERSION)
 
         ledger.open(at(3))
-        assert ledger.schema_version() == 2
+        assert ledger.schema_version() == LATEST_VERSION
         (old,) = ledger.list_events()
         assert (old.event_id, old.state, old.due_at) == (
             "reg-old",
@@ -1553,6 +1553,8 @@ def test_upgrade_brings_a_first_schema_ledger_forward(target: Target) -> None:
         assert old.envelope().changes == {"first_name": "Anna"}
         # The version 2 table works.
         assert ledger.take_tokens("hubspot_10s", 1.0, 10.0, 1.0, at(4)) == 0.0
+        # And the version 3 inbox.
+        assert ledger.store_webhooks([("1:2:3", {"eventId": 3})], at(4), LEASE) == [True]
         # And the old event flows on as any other.
         (held,) = ledger.claim("worker-a", 10, at(5), LEASE)
         ledger.complete("worker-a", [held.seq], at(6))

@@ -1,0 +1,112 @@
+"""The ledger's HubSpot webhook inbox, on SQLite and PostgreSQL.
+
+Webhook events are stored as received before the 204; a redelivery (same
+portal, subscription and event id) is acknowledged and dropped; processed
+events lose their payload (personal data) and their keys expire.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sync.ledger.sql import SqlLedger
+from tests.conftest import T0
+
+TTL = timedelta(days=7)
+
+
+def at(seconds: float) -> Any:
+    return T0 + timedelta(seconds=seconds)
+
+
+def hook(event_id: int, value: str = "Anna") -> tuple[str, dict[str, Any]]:
+    return (
+        f"62515:12345:{event_id}",
+        {"eventId": event_id, "portalId": 62515, "subscriptionId": 12345,
+         "subscriptionType": "contact.propertyChange", "propertyValue": value},
+    )  # fmt: skip
+
+
+def inbox_rows(ledger: SqlLedger) -> list[tuple[Any, ...]]:
+    with ledger._read() as cur:
+        return list(
+            cur.execute(
+                "SELECT receipt_key, state, payload IS NULL, processed_at FROM hubspot_inbox "
+                "ORDER BY seq"
+            ).fetchall()
+        )
+
+
+def test_stored_webhooks_are_pending_in_arrival_order(ledger: SqlLedger) -> None:
+    assert ledger.store_webhooks([hook(2), hook(1)], T0, TTL) == [True, True]
+    assert ledger.store_webhooks([hook(3)], at(1), TTL) == [True]
+
+    assert ledger.pending_webhooks(10) == [hook(2), hook(1), hook(3)]
+    assert ledger.pending_webhooks(2) == [hook(2), hook(1)]
+
+
+def test_a_redelivered_batch_is_stored_once(ledger: SqlLedger) -> None:
+    batch = [hook(1), hook(2)]
+    assert ledger.store_webhooks(batch, T0, TTL) == [True, True]
+
+    assert ledger.store_webhooks([hook(1, "Changed"), hook(2), hook(3)], at(60), TTL) == [
+        False,
+        False,
+        True,
+    ]
+
+    assert ledger.pending_webhooks(10) == [hook(1), hook(2), hook(3)]
+
+
+def test_a_second_copy_in_the_same_batch_is_a_redelivery(ledger: SqlLedger) -> None:
+    assert ledger.store_webhooks([hook(1), hook(1), hook(2)], T0, TTL) == [True, False, True]
+    assert [k for k, _ in ledger.pending_webhooks(10)] == ["62515:12345:1", "62515:12345:2"]
+
+
+def test_batches_of_any_length_are_stored(ledger: SqlLedger) -> None:
+    assert ledger.store_webhooks([], T0, TTL) == []
+    big = [hook(n) for n in range(1, 251)]
+    assert ledger.store_webhooks(big, T0, TTL) == [True] * 250
+    assert len(ledger.pending_webhooks(1000)) == 250
+
+
+def test_finishing_marks_done_and_scrubs_the_payload(ledger: SqlLedger) -> None:
+    ledger.store_webhooks([hook(1), hook(2)], T0, TTL)
+
+    assert ledger.finish_webhooks(["62515:12345:1", "62515:12345:9"], at(5)) == 1
+    assert ledger.finish_webhooks(["62515:12345:1"], at(6)) == 0
+
+    assert ledger.pending_webhooks(10) == [hook(2)]
+    assert inbox_rows(ledger) == [
+        ("62515:12345:1", "done", True, at(5).timestamp()),
+        ("62515:12345:2", "pending", False, None),
+    ]
+
+
+def test_a_finished_key_still_drops_a_redelivery_until_it_expires(ledger: SqlLedger) -> None:
+    ledger.store_webhooks([hook(1)], T0, TTL)
+    ledger.finish_webhooks(["62515:12345:1"], at(1))
+
+    assert ledger.store_webhooks([hook(1)], at(2), TTL) == [False]
+    assert ledger.pending_webhooks(10) == []
+
+
+def test_purge_forgets_expired_done_rows_and_keeps_pending_ones(ledger: SqlLedger) -> None:
+    ledger.store_webhooks([hook(1), hook(2)], T0, TTL)
+    ledger.finish_webhooks(["62515:12345:1"], at(1))
+
+    assert ledger.purge_receipts(T0 + TTL - timedelta(seconds=1)) == 0
+    assert ledger.purge_receipts(T0 + TTL) == 1
+
+    assert [r[0] for r in inbox_rows(ledger)] == ["62515:12345:2"]
+    assert ledger.pending_webhooks(10) == [hook(2)]
+
+
+def test_payloads_survive_a_reopen(ledger: SqlLedger) -> None:
+    ledger.store_webhooks([hook(1, 'Åsa \u00e4 "quoted"')], T0, TTL)
+    ledger.close()
+
+    ledger.open(at(1))
+
+    assert ledger.pending_webhooks(10) == [hook(1, 'Åsa \u00e4 "quoted"')]
