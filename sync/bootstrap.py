@@ -10,14 +10,19 @@ import getpass
 from datetime import timedelta
 from typing import Any
 
+from starlette.applications import Starlette
+
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.ratelimit import RateBudget
 from connectors.hubspot.sandbox.command import sandbox_command as sandbox_command  # noqa: PLC0414 - re-exported for the CLI
+from connectors.hubspot.signatures import V3Verifier, webhook_uri
+from connectors.hubspot.webhook_payloads import inbox_items
 from mappings import MappingFileError, load_mapping
 from sync.audit import Pseudonymizer
 from sync.clock import SystemClock
 from sync.effects import HubSpotEffects
 from sync.errors import ConfigurationError, HubsyncError
+from sync.intake import IntakeOptions, Readiness, build_app
 from sync.ledger import open_ledger
 from sync.ledger.sql import SqlLedger
 from sync.operator import Operator
@@ -163,3 +168,53 @@ def check(settings: Settings, *, clock: Clock | None = None) -> dict[str, Any]:
     }
     ledger.close()
     return {"ok": all(c["ok"] for c in checks.values()), "checks": checks}
+
+
+def build_readiness(settings: Settings, ledger: Ledger, clock: Clock) -> Readiness:
+    """Readiness of the intake: the residency verdict (checked again once per period).
+
+    Without a HubSpot access token the verdict can never be known-good, so
+    the server stays unready rather than pretending.
+    """
+    try:
+        guard = build_residency(settings, build_hubspot(settings, ledger, clock), clock)
+    except ConfigurationError as exc:
+        reason = str(exc)
+        return lambda: (False, reason)
+
+    def ready() -> tuple[bool, str]:
+        try:
+            verdict = guard.verdict()
+        except HubsyncError as exc:
+            return False, f"residency not verified ({type(exc).__name__})"
+        return verdict.allowed, verdict.reason
+
+    return ready
+
+
+def build_intake(
+    settings: Settings, *, clock: Clock | None = None, ready: Readiness | None = None
+) -> Starlette:
+    """The intake server's app over an opened ledger, with HubSpot's v3 check wired in."""
+    clock = clock or SystemClock()
+    secret = _secret(
+        settings.hubspot.client_secret, "HUBSYNC_HUBSPOT__CLIENT_SECRET", "[hubspot] client_secret"
+    )
+    ledger = build_ledger(settings)
+    ledger.open(clock.now())
+    server = settings.server
+    register_secret = server.register_secret.get_secret_value() if server.register_secret else ""
+    key = settings.audit.pseudonym_key
+    return build_app(
+        ledger,
+        clock,
+        verify_webhook=V3Verifier(secret.encode(), webhook_uri(server.public_url)),
+        read_webhooks=inbox_items,
+        ready=ready or build_readiness(settings, ledger, clock),
+        options=IntakeOptions(
+            max_body_bytes=server.max_body_bytes,
+            register_secret=register_secret.encode() or None,
+            receipt_ttl=timedelta(days=settings.retention.webhook_receipt_days),
+            pseudonym_key=key.get_secret_value().encode() if key else None,
+        ),
+    )

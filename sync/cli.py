@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from sync import bootstrap, logs
+from sync import bootstrap, logs, serve
 from sync.audit import EXPORT_FIELDS, AuditRow
 from sync.errors import ConfigurationError, HubsyncError, InvalidEvent
 from sync.model import EventKind, EventState, Origin, StoredEvent
@@ -495,26 +495,75 @@ def audit_export(state: CliState, since: datetime | None, fmt: str, out: str | N
 @cli.command()
 @click.option("--no-server", is_flag=True, help="Run the worker alone.")
 @click.option("--no-worker", is_flag=True, help="Run the intake server alone.")
-@click.option("--once", is_flag=True, help="Work until nothing is ready, then exit.")
+@click.option("--once", is_flag=True, help="Work until nothing is ready, then exit (no server).")
 @pass_state
 def run(state: CliState, no_server: bool, no_worker: bool, once: bool) -> None:
-    """Run the worker (and, once it exists, the intake server) until SIGTERM or Ctrl-C."""
-    if no_worker:
-        raise click.UsageError("this version has no intake server yet: run the worker")
-    worker = bootstrap.build_worker(state.settings())
-    if once:
+    """Run the intake server and the worker in one process until SIGTERM or Ctrl-C.
+
+    The server answers in the main thread (uvicorn), the worker works in
+    another; a stop request ends both, the worker after finishing its round.
+    """
+    if no_server and no_worker:
+        raise click.UsageError("--no-server and --no-worker leave nothing to run")
+    if once and no_worker:
+        raise click.UsageError("--once runs the worker: it cannot be combined with --no-worker")
+    settings = state.settings()
+    worker = None if no_worker else bootstrap.build_worker(settings)
+    if worker is not None and once:
         handled = worker.run_until_idle()
         log.info("worker_idle", count=handled)
         return
     stop = threading.Event()
+    if no_server:
+        assert worker is not None
+        _on_stop_signals(stop)
+        worker.run(stop)
+        return
+    _serve(settings, worker, stop)
 
+
+def _on_stop_signals(stop: threading.Event, also: Callable[[], None] = lambda: None) -> None:
     def request_stop(signum: int, frame: object) -> None:
         log.info("stop_requested", code=signal.Signals(signum).name)
         stop.set()
+        also()
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    worker.run(stop)
+
+
+def _serve(settings: Settings, worker: Any, stop: threading.Event) -> None:
+    """uvicorn in this thread, the worker (if any) in another, sharing ``stop``."""
+    app = bootstrap.build_intake(settings)
+    host, port = settings.server.host, settings.server.port
+    try:
+        sock = serve.bind(host, port)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"[server] cannot listen on {host}:{port} ({type(exc).__name__})"
+        ) from exc
+    server = serve.server_for(app, host, int(sock.getsockname()[1]))
+
+    def work() -> None:
+        try:
+            worker.run(stop)
+        finally:
+            server.should_exit = True  # a worker that dies takes the server with it
+
+    # uvicorn handles SIGTERM/SIGINT while it serves, then hands the signal on to these.
+    _on_stop_signals(stop, also=lambda: setattr(server, "should_exit", True))
+    thread = threading.Thread(target=work, name="worker") if worker is not None else None
+    if thread is not None:
+        thread.start()
+    log.info("server_started", host=host, port=int(sock.getsockname()[1]))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        stop.set()
+        if thread is not None:
+            thread.join()
+        sock.close()
+        log.info("server_stopped")
 
 
 @cli.command()
@@ -631,6 +680,8 @@ def _fail(state: CliState, message: str, code: int, kind: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one exit per error kind
     """Run the CLI; returns the exit code (0 ok, 1 failed, 2 usage or configuration)."""
     state = CliState()
+    args = list(argv) if argv is not None else sys.argv[1:]
+    state.json = "--json" in args  # errors before a command runs are JSON too
     try:
         cli.main(args=args, obj=state, standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -648,5 +699,3 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one exit 
     except SystemExit as exc:
         return int(exc.code or 0) if isinstance(exc.code, int) else 1
     return 0
-    args = list(argv) if argv is not None else sys.argv[1:]
-    state.json = "--json" in args  # errors before a command runs are JSON too
