@@ -57,7 +57,10 @@ def parse(header: str) -> tuple[int, list[str]] | None:
         if not sep:
             return None
         if name == "t":
-            if not value.isascii() or not value.isdigit() or timestamp is not None:
+            # Unix seconds have ten digits; a longer number is malformed, not a huge int.
+            if not value.isascii() or not value.isdigit() or len(value) > 12:
+                return None
+            if timestamp is not None:
                 return None
             timestamp = int(value)
         elif name == "v1":

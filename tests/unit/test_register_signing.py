@@ -8,7 +8,7 @@ import hmac
 import pytest
 
 from sync import signing
-from sync.signing import SignatureProblem
+from sync.signing import SignatureProblem, parse
 
 SECRET = "shared-secret"
 BODY = b'{"events":[{"event_id":"reg-1"}]}'
@@ -69,3 +69,8 @@ def test_timestamps_outside_five_minutes_either_way_are_refused() -> None:
 
 def test_bytes_and_text_secrets_sign_alike() -> None:
     assert signing.sign(SECRET.encode(), BODY, NOW) == signing.sign(SECRET, BODY, NOW)
+
+
+def test_a_timestamp_of_thousands_of_digits_is_malformed_not_an_error() -> None:
+    assert parse("t=" + "9" * 5000 + ",v1=ab") is None
+    assert parse("t=1700000000,v1=AB") == (1700000000, ["ab"])
