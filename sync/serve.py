@@ -55,7 +55,7 @@ def serving(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> Iterator[st
         bound = int(sock.getsockname()[1])
         server = server_for(app, host, bound)
         thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="intake-http", daemon=True
+            target=server.run, kwargs={"sockets": [sock]}, name="http-server", daemon=True
         )
         thread.start()
         try:
@@ -63,7 +63,7 @@ def serving(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> Iterator[st
             while not server.started and thread.is_alive() and time.monotonic() < deadline:
                 time.sleep(0.005)
             if not server.started:
-                raise RuntimeError("the intake server did not start")
+                raise RuntimeError("the server did not start")
             yield f"http://{host}:{bound}"
         finally:
             server.should_exit = True

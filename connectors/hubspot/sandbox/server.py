@@ -2,47 +2,29 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import structlog
-import uvicorn
 
 from connectors.hubspot.sandbox.app import create_app
 from connectors.hubspot.sandbox.config import SandboxConfig
 from connectors.hubspot.sandbox.context import Sandbox, build_sandbox
 from connectors.hubspot.sandbox.timefmt import Clock
+from sync.serve import server_for, serving
 
 __all__ = ["RunningSandbox", "SandboxConfig", "running_sandbox", "serve"]
 
 log = structlog.get_logger()
-STARTUP_TIMEOUT_S = 10.0
-
-
-def _uvicorn_config(sb: Sandbox, host: str, port: int) -> uvicorn.Config:
-    return uvicorn.Config(
-        create_app(sb),
-        host=host,
-        port=port,
-        # Access logs would print request paths, which contain email addresses.
-        access_log=False,
-        log_level="warning",
-        lifespan="off",
-        ws="none",
-        http="h11",
-        loop="asyncio",
-        timeout_graceful_shutdown=1,
-    )
 
 
 def serve(config: SandboxConfig, clock: Clock = time.time) -> None:
     """Run the sandbox in the foreground until interrupted (what `hubsync sandbox` does)."""
     sb = build_sandbox(config, clock)
-    server = uvicorn.Server(_uvicorn_config(sb, config.host, config.port))
+    # server_for keeps access logs off: request paths contain email addresses.
+    server = server_for(create_app(sb), config.host, config.port)
     sb.webhooks.start()
     log.info("sandbox_started", base_url=f"http://{config.host}:{config.port}")
     try:
@@ -82,31 +64,13 @@ def running_sandbox(
     """
     config = config or SandboxConfig(port=0)
     sb = build_sandbox(config, clock)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # Accepted sockets inherit this; without it keep-alive calls wait ~40 ms on delayed ACKs
-    # (uvicorn only sets it on sockets it binds itself).
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sb.webhooks.start()
     try:
-        sock.bind((config.host, config.port))
-        port = int(sock.getsockname()[1])
-        server = uvicorn.Server(_uvicorn_config(sb, config.host, port))
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="sandbox-http", daemon=True
-        )
-        sb.webhooks.start()
-        thread.start()
-        try:
-            deadline = time.monotonic() + STARTUP_TIMEOUT_S
-            while not server.started and thread.is_alive() and time.monotonic() < deadline:
-                time.sleep(0.005)
-            if not server.started:
-                raise RuntimeError("the sandbox did not start")
-            yield RunningSandbox(f"http://{config.host}:{port}", port, sb)
-        finally:
-            sb.stopping.set()
-            server.should_exit = True
-            thread.join(STARTUP_TIMEOUT_S)
-            sb.webhooks.stop()
+        with serving(create_app(sb), config.host, config.port) as base_url:
+            try:
+                yield RunningSandbox(base_url, int(base_url.rsplit(":", 1)[1]), sb)
+            finally:
+                sb.stopping.set()  # held connections end before the server waits on them
     finally:
-        sock.close()
+        sb.stopping.set()
+        sb.webhooks.stop()
