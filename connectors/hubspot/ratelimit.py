@@ -86,9 +86,13 @@ class RateBudget:
         now = self._clock.now()
         remaining = header(headers, "X-HubSpot-RateLimit-Remaining")
         if remaining is not None and remaining.strip() == "0":
+            # The window is rolling: a slot frees as each call leaves it, so pause
+            # for a tenth of it, not all of it. Spending the window exactly is
+            # what this budget does at full pace; a real 429 blocks the whole
+            # interval (rate_limited).
             interval = header(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
             seconds = float(interval) / 1000 if interval and interval.isdigit() else 10.0
-            self.block(BURST, now + timedelta(seconds=seconds))
+            self.block(BURST, now + timedelta(seconds=seconds / 10))
         daily = header(headers, "X-HubSpot-RateLimit-Daily-Remaining")
         if daily is not None and daily.strip() == "0":
             self.block(DAILY, now + timedelta(seconds=seconds_until_daily_reset(now)))
