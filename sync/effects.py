@@ -129,7 +129,10 @@ class HubSpotEffects:
             contact = self._hubspot.get_contact(email, by_email=True)
             if contact is not None:
                 ids = [contact.id]
-        if ids or (email and (record is None or record.email != email)):
+        known = set(record.contact_ids) if record else set()
+        # Write the subject map only when it learns something: a no-op write per
+        # event was most of a PostgreSQL round (bench/README.md).
+        if set(ids) - known or (email and (record is None or record.email != email)):
             self._ledger.remember_subject(
                 event.subject_id, self._clock.now(), email=email, contact_ids=ids
             )
