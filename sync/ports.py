@@ -203,8 +203,44 @@ class Ledger(Protocol):
         """Stored webhook events not yet processed, oldest first."""
         ...
 
+    def claim_webhooks(
+        self, owner: str, limit: int, now: datetime, lease: timedelta
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Lease pending webhook events, oldest first."""
+        ...
+
+    def release_webhooks(self, owner: str, keys: Sequence[str]) -> int:
+        """Give leased webhook events back."""
+        ...
+
     def finish_webhooks(self, keys: Sequence[str], now: datetime) -> int:
         """Mark webhook events processed and scrub their payload."""
+        ...
+
+    def remember_writes(
+        self, marks: Sequence[tuple[str, str, str]], now: datetime, ttl: timedelta
+    ) -> None:
+        """Record (contact id, property, value digest) hubsync wrote to HubSpot."""
+        ...
+
+    def wrote_recently(self, contact_id: str, prop: str, digest: str, now: datetime) -> bool:
+        """Whether hubsync wrote this value to this property within its window."""
+        ...
+
+    def add_counts(self, counts: dict[str, int], now: datetime) -> None:
+        """Add to shared named counters."""
+        ...
+
+    def counts(self) -> dict[str, int]:
+        """Every shared counter's total."""
+        ...
+
+    def subjects_for_email(self, email: str) -> list[SubjectId]:
+        """Subjects (not erased) known by this address."""
+        ...
+
+    def active_subjects(self, since: datetime, limit: int) -> list[SubjectRecord]:
+        """Subjects with an email and recent events, not erased."""
         ...
 
     def scrub_finished(self, older_than: datetime, now: datetime) -> int:

@@ -118,6 +118,31 @@ MIGRATIONS: dict[int, list[str]] = {
         "CREATE INDEX hubspot_inbox_state ON hubspot_inbox (state, seq)",
         "CREATE INDEX hubspot_inbox_expiry ON hubspot_inbox (expires_at)",
     ],
+    4: [
+        # What hubsync itself wrote to HubSpot recently (a keyed digest of each
+        # value, never the value): the property change coming back as a webhook
+        # is an echo and must not flow back to the register.
+        """CREATE TABLE echo_marks (
+            contact_id TEXT NOT NULL,
+            property TEXT NOT NULL,
+            value_digest TEXT NOT NULL,
+            expires_at {float} NOT NULL,
+            PRIMARY KEY (contact_id, property, value_digest)
+        )""",
+        "CREATE INDEX echo_marks_expiry ON echo_marks (expires_at)",
+        # Counters every process adds to and `hubsync status` and /metrics read
+        # (HTTP 429 answers, blocked resurrections, refused webhook signatures).
+        """CREATE TABLE counters (
+            name TEXT PRIMARY KEY,
+            value {bigint} NOT NULL,
+            updated_at {float} NOT NULL
+        )""",
+        # Finding the subject of a HubSpot contact hubsync has not linked yet.
+        "CREATE INDEX subjects_email ON subjects (lower(email))",
+        # Inbox rows are leased like events, so several workers share the inbox.
+        "ALTER TABLE hubspot_inbox ADD COLUMN lease_owner TEXT",
+        "ALTER TABLE hubspot_inbox ADD COLUMN lease_until {float}",
+    ],
 }
 
 LATEST_VERSION = max(MIGRATIONS)

@@ -1004,6 +1004,7 @@ class SqlLedger(ABC):
         with self._tx() as cur:
             self._exec(cur, "DELETE FROM webhook_receipts WHERE expires_at <= ?", (ts(now),))
             purged = max(cur.rowcount, 0)
+            self._exec(cur, "DELETE FROM echo_marks WHERE expires_at <= ?", (ts(now),))
             # Processed inbox rows are receipts too; pending ones are kept until processed.
             self._exec(
                 cur,
@@ -1058,6 +1059,51 @@ class SqlLedger(ABC):
             ).fetchall()
         return [(r[0], json.loads(r[1])) for r in rows]
 
+    def claim_webhooks(
+        self, owner: str, limit: int, now: datetime, lease: timedelta
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Lease up to ``limit`` pending webhook events, oldest first: (receipt key, event).
+
+        A lease held by another worker is skipped until it expires, so a
+        crashed worker's events come back and two workers never hold one.
+        """
+        now_s = ts(now)
+        with self._tx() as cur:
+            rows = self._exec(
+                cur,
+                "SELECT seq FROM hubspot_inbox WHERE state = 'pending' "
+                "AND (lease_until IS NULL OR lease_until <= ?) ORDER BY seq LIMIT ?",
+                (now_s, limit),
+            ).fetchall()
+            seqs = [int(r[0]) for r in rows]
+            if not seqs:
+                return []
+            marks = ", ".join("?" for _ in seqs)
+            claimed = self._exec(
+                cur,
+                f"UPDATE hubspot_inbox SET lease_owner = ?, lease_until = ? "
+                f"WHERE seq IN ({marks}) AND state = 'pending' "
+                f"AND (lease_until IS NULL OR lease_until <= ?) "
+                f"RETURNING seq, receipt_key, payload",
+                (owner, ts(now + lease), *seqs, now_s),
+            ).fetchall()
+        return [(r[1], json.loads(r[2])) for r in sorted(claimed)]
+
+    def release_webhooks(self, owner: str, keys: Sequence[str]) -> int:
+        """Give leased webhook events back (to be tried again at once by any worker)."""
+        changed = 0
+        with self._tx() as cur:
+            for chunk in _chunks(keys, 500):
+                marks = ", ".join(["?"] * len(chunk))
+                self._exec(
+                    cur,
+                    "UPDATE hubspot_inbox SET lease_owner = NULL, lease_until = NULL "
+                    f"WHERE state = 'pending' AND lease_owner = ? AND receipt_key IN ({marks})",
+                    (owner, *chunk),
+                )
+                changed += max(cur.rowcount, 0)
+        return changed
+
     def finish_webhooks(self, keys: Sequence[str], now: datetime) -> int:
         """Mark webhook events processed and scrub their payload; returns how many changed."""
         changed = 0
@@ -1066,12 +1112,95 @@ class SqlLedger(ABC):
                 marks = ", ".join(["?"] * len(chunk))
                 self._exec(
                     cur,
-                    "UPDATE hubspot_inbox SET state = 'done', payload = NULL, processed_at = ? "
+                    "UPDATE hubspot_inbox SET state = 'done', payload = NULL, processed_at = ?, "
+                    "lease_owner = NULL, lease_until = NULL "
                     f"WHERE state = 'pending' AND receipt_key IN ({marks})",
                     (ts(now), *chunk),
                 )
                 changed += max(cur.rowcount, 0)
         return changed
+
+    # -- echo marks ----------------------------------------------------------
+
+    def remember_writes(
+        self, marks: Sequence[tuple[str, str, str]], now: datetime, ttl: timedelta
+    ) -> None:
+        """Record (contact id, property, value digest) that hubsync just wrote to HubSpot."""
+        if not marks:
+            return
+        expires_s = ts(now + ttl)
+        with self._tx() as cur:
+            for chunk in _chunks(marks, INSERT_CHUNK):
+                values = ", ".join(["(?, ?, ?, ?)"] * len(chunk))
+                params = [v for mark in chunk for v in (*mark, expires_s)]
+                self._exec(
+                    cur,
+                    f"INSERT INTO echo_marks (contact_id, property, value_digest, expires_at) "
+                    f"VALUES {values} ON CONFLICT (contact_id, property, value_digest) "
+                    f"DO UPDATE SET expires_at = excluded.expires_at",
+                    params,
+                )
+
+    def wrote_recently(self, contact_id: str, prop: str, digest: str, now: datetime) -> bool:
+        """Whether hubsync wrote this value digest to this property, within its window."""
+        with self._read() as cur:
+            row = self._exec(
+                cur,
+                "SELECT 1 FROM echo_marks WHERE contact_id = ? AND property = ? "
+                "AND value_digest = ? AND expires_at > ?",
+                (contact_id, prop, digest, ts(now)),
+            ).fetchone()
+        return row is not None
+
+    # -- counters ------------------------------------------------------------
+
+    def add_counts(self, counts: dict[str, int], now: datetime) -> None:
+        """Add to named counters shared by every process (429s, blocked resurrections...)."""
+        counts = {name: n for name, n in counts.items() if n}
+        if not counts:
+            return
+        with self._tx() as cur:
+            for name, n in sorted(counts.items()):
+                self._exec(
+                    cur,
+                    "INSERT INTO counters (name, value, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value, "
+                    "updated_at = excluded.updated_at",
+                    (name, n, ts(now)),
+                )
+
+    def counts(self) -> dict[str, int]:
+        """Every counter's total."""
+        with self._read() as cur:
+            rows = self._exec(cur, "SELECT name, value FROM counters ORDER BY name").fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    # -- subjects by activity and address -------------------------------------
+
+    def subjects_for_email(self, email: str) -> list[SubjectId]:
+        """Subjects (not erased) whose known email is this address, compared case-insensitively."""
+        with self._read() as cur:
+            rows = self._exec(
+                cur,
+                "SELECT subject_id FROM subjects WHERE lower(email) = lower(?) "
+                "AND erasure IS NULL ORDER BY subject_id",
+                (email,),
+            ).fetchall()
+        return [SubjectId(r[0]) for r in rows]
+
+    def active_subjects(self, since: datetime, limit: int) -> list[SubjectRecord]:
+        """Subjects with an email and events received since ``since``, not erased."""
+        with self._read() as cur:
+            rows = self._exec(
+                cur,
+                "SELECT s.subject_id FROM subjects s WHERE s.email IS NOT NULL "
+                "AND s.erasure IS NULL AND EXISTS (SELECT 1 FROM events e "
+                "WHERE e.subject_id = s.subject_id AND e.received_at >= ?) "
+                "ORDER BY s.subject_id LIMIT ?",
+                (ts(since), limit),
+            ).fetchall()
+        records = (self.subject(r[0]) for r in rows)
+        return [r for r in records if r is not None]
 
     # -- retention ---------------------------------------------------------
 

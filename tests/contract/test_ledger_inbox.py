@@ -110,3 +110,64 @@ def test_payloads_survive_a_reopen(ledger: SqlLedger) -> None:
     ledger.open(at(1))
 
     assert ledger.pending_webhooks(10) == [hook(1, 'Åsa \u00e4 "quoted"')]
+
+
+def test_claimed_webhooks_are_not_handed_to_another_worker_until_the_lease_ends(
+    ledger: SqlLedger,
+) -> None:
+    ledger.store_webhooks([hook(1), hook(2), hook(3)], T0, TTL)
+    lease = timedelta(seconds=30)
+
+    first = ledger.claim_webhooks("w1", 2, at(1), lease)
+    second = ledger.claim_webhooks("w2", 10, at(2), lease)
+    assert [k for k, _ in first] == [hook(1)[0], hook(2)[0]]
+    assert [k for k, _ in second] == [hook(3)[0]]
+
+    # w1 crashed: after its lease, its events come back to anyone.
+    assert ledger.claim_webhooks("w2", 10, at(20), lease) == []
+    again = ledger.claim_webhooks("w2", 10, at(31.5), lease)
+    assert [k for k, _ in again] == [hook(1)[0], hook(2)[0]]
+
+
+def test_released_webhooks_can_be_claimed_at_once_and_finished_ones_never(
+    ledger: SqlLedger,
+) -> None:
+    ledger.store_webhooks([hook(1), hook(2)], T0, TTL)
+    lease = timedelta(seconds=30)
+    ledger.claim_webhooks("w1", 10, at(1), lease)
+
+    assert ledger.release_webhooks("w2", [hook(1)[0]]) == 0  # not w2's to give back
+    assert ledger.release_webhooks("w1", [hook(1)[0]]) == 1
+    assert ledger.finish_webhooks([hook(2)[0]], at(2)) == 1
+
+    assert ledger.claim_webhooks("w2", 10, at(3), lease) == [hook(1)]
+
+
+def test_echo_marks_match_only_the_written_value_within_their_window(ledger: SqlLedger) -> None:
+    ledger.remember_writes([("101", "firstname", "d1"), ("101", "lastname", "d2")], T0, TTL)
+
+    assert ledger.wrote_recently("101", "firstname", "d1", at(60))
+    assert not ledger.wrote_recently("101", "firstname", "d2", at(60))
+    assert not ledger.wrote_recently("102", "firstname", "d1", at(60))
+    assert not ledger.wrote_recently("101", "firstname", "d1", T0 + TTL)
+
+    ledger.purge_receipts(T0 + TTL)
+    with ledger._read() as cur:
+        assert cur.execute("SELECT COUNT(*) FROM echo_marks").fetchone()[0] == 0
+
+
+def test_counters_add_up_across_calls(ledger: SqlLedger) -> None:
+    assert ledger.counts() == {}
+    ledger.add_counts({"http_429": 2, "resurrections_blocked": 0}, T0)
+    ledger.add_counts({"http_429": 3, "signature_failures": 1}, at(1))
+
+    assert ledger.counts() == {"http_429": 5, "signature_failures": 1}
+
+
+def test_subjects_are_found_by_email_whatever_its_case_until_erased(ledger: SqlLedger) -> None:
+    ledger.remember_subject("C-1", T0, email="Anna@Example.se", contact_ids=["101"])
+    ledger.remember_subject("C-2", T0, email="bo@example.se")
+
+    assert ledger.subjects_for_email("anna@example.SE") == ["C-1"]
+    ledger.mark_erased("C-1", [], at(1))
+    assert ledger.subjects_for_email("anna@example.se") == []
