@@ -8,6 +8,7 @@ from typing import Any
 from starlette.responses import Response
 
 from connectors.hubspot.sandbox import search as search_rules
+from connectors.hubspot.sandbox.associations import associations_json
 from connectors.hubspot.sandbox.call import Call, Handler, input_list, no_content, reply
 from connectors.hubspot.sandbox.context import Sandbox
 from connectors.hubspot.sandbox.errors import ApiError, validation_error
@@ -33,8 +34,13 @@ def contact_json(
     with_history: Sequence[str] | None = None,
     *,
     all_properties: bool = False,
+    associations: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """A `SimplePublicObject`: requested known properties (null when empty), or all of them."""
+    """A `SimplePublicObject`: requested known properties (null when empty), or all of them.
+
+    With `associations` (object types, as the read's query names them) it is a
+    `SimplePublicObjectWithAssociations`, as single reads and pages answer.
+    """
     if all_properties:
         props: dict[str, str | None] = dict(contact.properties)
     else:
@@ -59,6 +65,10 @@ def contact_json(
             for name in with_history
             if name in schema.properties
         }
+    if associations:
+        associated = associations_json(contact.associations, associations)
+        if associated:
+            out["associations"] = associated
     return out
 
 
@@ -111,6 +121,7 @@ def routes(sb: Sandbox) -> list[Route]:  # noqa: PLR0915 (one closure per endpoi
                     state.schema,
                     call.query_list("properties"),
                     call.query_list("propertiesWithHistory"),
+                    associations=call.query_list("associations"),
                 )
                 for c in contacts
             ]
@@ -131,6 +142,7 @@ def routes(sb: Sandbox) -> list[Route]:  # noqa: PLR0915 (one closure per endpoi
                 state.schema,
                 call.query_list("properties"),
                 call.query_list("propertiesWithHistory"),
+                associations=call.query_list("associations"),
             )
         )
 

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from connectors.hubspot.sandbox.associations import require_object_type
 from connectors.hubspot.sandbox.context import Sandbox
 from connectors.hubspot.sandbox.errors import ApiError, not_found, validation_error
 from connectors.hubspot.sandbox.events import Source
@@ -78,6 +79,12 @@ def actions(sb: Sandbox) -> dict[str, Action]:
         merged = state.merge(primary, secondary, user)
         return {"contact_id": merged.id, "primary_id": primary, "secondary_id": secondary}
 
+    def associate(body: dict[str, Any]) -> dict[str, Any]:
+        object_type = require_object_type(body.get("object_type"))
+        object_id = _field(body, "object_id")
+        contact = state.associate(_field(body, "contact_id"), object_type, object_id)
+        return {"contact_id": contact.id, "object_type": object_type, "object_id": object_id}
+
     def unsubscribe(body: dict[str, Any]) -> dict[str, Any]:
         email = _field(body, "email")
         sub_id = body.get("subscription_id")
@@ -108,6 +115,7 @@ def actions(sb: Sandbox) -> dict[str, Action]:
         "archive": archive,
         "restore": restore,
         "merge": merge,
+        "associate": associate,
         "unsubscribe": unsubscribe,
         "form_submission": form_submission,
     }

@@ -69,6 +69,8 @@ class Contact:
     history: dict[str, list[HistoryEntry]] = field(default_factory=dict)
     archived: bool = False
     archived_ms: int | None = None
+    associations: dict[str, list[str]] = field(default_factory=dict)
+    """Associated object ids by plural object type (`companies`, `deals`, `tickets`)."""
 
     def emails(self) -> list[str]:
         """Primary and additional email addresses."""
@@ -154,7 +156,19 @@ def _merged_record(
         entries = history.setdefault(name, [])
         if not entries or entries[0].value != value:
             entries.insert(0, HistoryEntry(value, now, source))
-    record = Contact(new_id, props, created_ms=created, updated_ms=now, history=history)
+    associations: dict[str, list[str]] = {}
+    for c in (primary, secondary):
+        for object_type, ids in c.associations.items():
+            kept = associations.setdefault(object_type, [])
+            kept.extend(i for i in ids if i not in kept)
+    record = Contact(
+        new_id,
+        props,
+        created_ms=created,
+        updated_ms=now,
+        history=history,
+        associations=associations,
+    )
     return record, moved
 
 
@@ -481,6 +495,15 @@ class SandboxState:
             for email in contact.emails():
                 self._by_email[email] = contact.id
             self._emit([ContactEvent("contact.restore", contact.id, now, source)])
+            return contact
+
+    def associate(self, contact_id: str, object_type: str, object_id: str) -> Contact:
+        """Associate a live contact with a company, deal or ticket (by plural type); idempotent."""
+        with self._lock:
+            contact = self._require(contact_id, None)
+            ids = contact.associations.setdefault(object_type, [])
+            if object_id not in ids:
+                ids.append(object_id)
             return contact
 
     def gdpr_delete(self, object_id: str, id_property: str | None, source: Source) -> str | None:
@@ -830,6 +853,7 @@ class SandboxState:
                         "archived": c.archived,
                         "createdAt": iso_ms(c.created_ms),
                         "updatedAt": iso_ms(c.updated_ms),
+                        "associations": {k: list(v) for k, v in c.associations.items() if v},
                     }
                     for c in sorted(self._contacts.values(), key=lambda c: int(c.id))
                 ],
