@@ -31,7 +31,7 @@ from sync.model import (
 )
 
 if TYPE_CHECKING:
-    from sync.ledger.sql import StatusReport, SubjectRecord
+    from sync.ledger.sql import RateBucket, StatusReport, SubjectRecord
 
 
 class Clock(Protocol):
@@ -262,6 +262,10 @@ class Ledger(Protocol):
         blocked_until: datetime | None = None,
     ) -> None:
         """Correct a rate bucket from what HubSpot reported."""
+        ...
+
+    def rate_bucket(self, name: str) -> RateBucket | None:
+        """A rate bucket as last written, or None before its first use."""
         ...
 
     def append_audit(self, entries: Sequence[AuditEntry]) -> list[AuditRow]:

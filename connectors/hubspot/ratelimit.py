@@ -14,6 +14,10 @@ HubSpot's ``X-HubSpot-RateLimit-*`` headers correct the buckets: a window
 reported exhausted blocks the bucket until it resets. A wait of up to
 ``max_sleep_s`` is slept here; a longer one raises ``RateLimited`` so the
 event goes back to the ledger and the worker never sleeps for minutes.
+
+Every 429 HubSpot answers is also counted in the ledger's shared counters
+(``hubspot_http_429``), and ``daily_usage`` reads the daily bucket back for
+``hubsync status`` and ``/metrics``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 from connectors.hubspot.errors import header, seconds_until_daily_reset
 from sync.errors import RateLimited
 from sync.ports import Clock, Ledger
+from sync.status import HUBSPOT_HTTP_429, DailyBudget
 
 BURST = "hubspot:burst"
 DAILY = "hubspot:daily"
@@ -57,6 +62,7 @@ class RateBudget:
             SEARCH: (1.0, float(search_per_s)),
         }
         self.per_10s = per_10s
+        self.daily = daily
 
     def acquire(self, search: bool = False) -> None:
         """Wait (briefly) for room for one call, or raise ``RateLimited``."""
@@ -98,9 +104,27 @@ class RateBudget:
             self.block(DAILY, now + timedelta(seconds=seconds_until_daily_reset(now)))
 
     def rate_limited(self, policy: str | None, wait_s: float) -> None:
-        """Record a 429: block the bucket its policy names for ``wait_s``."""
+        """Record a 429: block the bucket its policy names for ``wait_s``, and count it."""
         name = {"DAILY": DAILY, "SECONDLY": SEARCH}.get(policy or "", BURST)
-        self.block(name, self._clock.now() + timedelta(seconds=wait_s))
+        now = self._clock.now()
+        self.block(name, now + timedelta(seconds=wait_s))
+        self._ledger.add_counts({HUBSPOT_HTTP_429: 1}, now)
+
+    def daily_usage(self, now: datetime) -> DailyBudget:
+        """How much of the daily limit the shared bucket holds spent at ``now``.
+
+        Spent is the limit less the tokens left, refilled to ``now``; a bucket
+        blocked (HubSpot said the day is used up) is all spent.
+        """
+        bucket = self._ledger.rate_bucket(DAILY)
+        if bucket is None:
+            return DailyBudget(used=0, limit=self.daily)
+        if bucket.blocked_until is not None and bucket.blocked_until > now:
+            return DailyBudget(used=self.daily, limit=self.daily)
+        capacity, refill = self._buckets[DAILY]
+        elapsed = max(0.0, (now - bucket.updated_at).total_seconds())
+        tokens = min(capacity, bucket.tokens + elapsed * refill)
+        return DailyBudget(used=max(0, round(capacity - tokens)), limit=self.daily)
 
     def block(self, name: str, until: datetime) -> None:
         """Let no call through ``name`` until ``until``."""

@@ -101,6 +101,16 @@ class SubjectRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class RateBucket:
+    """A shared rate bucket as stored: its tokens at ``updated_at``, and any block."""
+
+    name: str
+    tokens: float
+    updated_at: datetime
+    blocked_until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class StatusReport:
     """Counts an operator watches (``hubsync status``)."""
 
@@ -1265,6 +1275,24 @@ class SqlLedger(ABC):
                 now_s,
                 max(current_block, ts(blocked_until)) if blocked_until else current_block,
             )
+
+    def rate_bucket(self, name: str) -> RateBucket | None:
+        """A bucket as last written (tokens not refilled to now); None before its first use."""
+        with self._read() as cur:
+            row = self._exec(
+                cur,
+                "SELECT tokens, updated_at, blocked_until FROM rate_buckets WHERE name = ?",
+                (name,),
+            ).fetchone()
+        if row is None:
+            return None
+        tokens, updated, blocked = row
+        return RateBucket(
+            name=name,
+            tokens=float(tokens),
+            updated_at=_dt(float(updated)),
+            blocked_until=_dt(float(blocked)) if blocked else None,
+        )
 
     def _upsert_bucket(
         self, cur: Cursor, name: str, tokens: float, now_s: float, blocked: float

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from connectors.hubspot.ratelimit import RateBudget
 from sync.clock import FixedClock
 from sync.errors import RateLimited
 from sync.ledger.sql import SqlLedger
+from tests.conftest import T0
 
 
 def _budget(ledger: SqlLedger, clock: FixedClock, slept: list[float], **kw: int) -> RateBudget:
@@ -81,3 +84,76 @@ def test_a_429_blocks_the_bucket_its_policy_names(ledger: SqlLedger, clock: Fixe
     assert slept == []
     budget.acquire(search=True)
     assert slept == [pytest.approx(1.0)]
+
+
+def test_a_rate_bucket_reads_back_as_last_written(ledger: SqlLedger, clock: FixedClock) -> None:
+    assert ledger.rate_bucket("hubspot:daily") is None
+    ledger.take_tokens("hubspot:daily", 3, 1000.0, 0.5, clock.now())
+    later = clock.advance(60)
+    ledger.correct_bucket("hubspot:burst", later, blocked_until=later + timedelta(seconds=10))
+
+    daily = ledger.rate_bucket("hubspot:daily")
+    burst = ledger.rate_bucket("hubspot:burst")
+
+    assert daily is not None
+    assert daily.tokens == pytest.approx(997.0)
+    assert daily.updated_at == T0
+    assert daily.blocked_until is None
+    assert burst is not None
+    assert burst.blocked_until == later + timedelta(seconds=10)
+
+
+def test_a_429_is_counted_in_the_shared_counters(ledger: SqlLedger, clock: FixedClock) -> None:
+    slept: list[float] = []
+    first, second = _budget(ledger, clock, slept), _budget(ledger, clock, slept)
+
+    first.rate_limited("TEN_SECONDLY_ROLLING", 10.0)
+    second.rate_limited("DAILY", 3600.0)
+
+    assert ledger.counts()["hubspot_http_429"] == 2
+
+
+def test_hubsyncs_own_budget_refusing_a_call_is_not_counted_as_a_429(
+    ledger: SqlLedger, clock: FixedClock
+) -> None:
+    slept: list[float] = []
+    budget = _budget(ledger, clock, slept)
+    budget.observe({"X-HubSpot-RateLimit-Daily-Remaining": "0"})
+
+    with pytest.raises(RateLimited):
+        budget.acquire()
+
+    assert "hubspot_http_429" not in ledger.counts()
+
+
+def test_daily_usage_is_what_the_bucket_holds_spent_and_refills_over_the_day(
+    ledger: SqlLedger, clock: FixedClock
+) -> None:
+    slept: list[float] = []
+    budget = _budget(ledger, clock, slept, daily=86_400, per_10s=10_000)
+    assert budget.daily_usage(clock.now()).as_dict() == {"used": 0, "limit": 86_400, "ratio": 0.0}
+    for _ in range(432):
+        budget.acquire()
+
+    assert budget.daily_usage(clock.now()).as_dict() == {
+        "used": 432,
+        "limit": 86_400,
+        "ratio": 0.005,
+    }
+    # the daily bucket refills one call a second (86,400 a day): 100 s later, 332 are spent
+    assert budget.daily_usage(clock.advance(100)).used == 332
+    assert budget.daily_usage(clock.advance(1000)).used == 0
+
+
+def test_a_day_hubspot_reports_used_up_is_all_spent_until_it_resets(
+    ledger: SqlLedger, clock: FixedClock
+) -> None:
+    slept: list[float] = []
+    budget = _budget(ledger, clock, slept, daily=1000, per_10s=10_000)
+    for _ in range(20):
+        budget.acquire()
+    budget.rate_limited("DAILY", 60.0)
+
+    assert budget.daily_usage(clock.now()).as_dict() == {"used": 1000, "limit": 1000, "ratio": 1.0}
+    # unblocked, the bucket's own reckoning is back: 20 calls, less 61 s of refill (0.7)
+    assert budget.daily_usage(clock.advance(61)).used == 19
