@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -17,7 +18,9 @@ from connectors.hubspot.ratelimit import RateBudget
 from connectors.hubspot.sandbox.command import sandbox_command as sandbox_command  # noqa: PLC0414 - re-exported for the CLI
 from connectors.hubspot.signatures import V3Verifier, webhook_uri
 from connectors.hubspot.webhook_payloads import inbox_items
+from connectors.register.build import register_from_settings
 from mappings import MappingFileError, load_mapping
+from sync.access import AccessExporter, AccessExports
 from sync.audit import Pseudonymizer
 from sync.clock import SystemClock
 from sync.effects import HubSpotEffects
@@ -26,7 +29,7 @@ from sync.intake import IntakeOptions, Readiness, build_app
 from sync.ledger import open_ledger
 from sync.ledger.sql import SqlLedger
 from sync.operator import Operator
-from sync.ports import Clock, Ledger
+from sync.ports import Clock, HubSpot, Ledger, Register
 from sync.residency import ResidencyGuard
 from sync.retry import RetryPolicy
 from sync.settings import Settings
@@ -92,6 +95,20 @@ def build_hubspot(settings: Settings, ledger: Ledger, clock: Clock) -> HubSpotCl
         subscriptions_api=hub.subscriptions_api,
         now=clock.now,
     )
+
+
+def build_exporter(settings: Settings, ledger: Ledger, clock: Clock) -> AccessExporter:
+    """What ``hubsync export`` reads with: HubSpot (the shared budget) and the register."""
+    register = register_from_settings(settings.register, clock.now)
+    return AccessExporter(build_hubspot(settings, ledger, clock), ledger, register, clock)
+
+
+def build_access_exports(
+    settings: Settings, hubspot: HubSpot, ledger: Ledger, register: Register, clock: Clock
+) -> AccessExports:
+    """How the worker answers ``access`` events: a document each in ``[export] directory``."""
+    exporter = AccessExporter(hubspot, ledger, register, clock)
+    return AccessExports(exporter, Path(settings.export.directory))
 
 
 def build_residency(settings: Settings, hubspot: HubSpotClient, clock: Clock) -> ResidencyGuard:

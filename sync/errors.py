@@ -5,6 +5,7 @@
     HubsyncError                    root; the class docstring is the default message
     +-- ConfigurationError          fix the settings; the CLI exits 2
     +-- InvalidEvent                fix the input (nothing was stored); the CLI exits 2
+    +-- SubjectUnknown              no ledger entry and no register record for the subject
     +-- SyncError                   raised while applying an event; the worker classifies
     |   +-- RetryableError          reschedule with backoff (5xx, timeouts, rate limits)
     |   |   +-- RateLimited         wait out the window the policy names
@@ -47,6 +48,10 @@ class InvalidEvent(HubsyncError):
     def __init__(self, message: str | None = None, problems: list[str] | None = None) -> None:
         self.problems = problems or []
         super().__init__(message)
+
+
+class SubjectUnknown(HubsyncError):
+    """Neither the ledger nor the register knows this subject."""
 
 
 class SyncError(HubsyncError):

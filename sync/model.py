@@ -266,6 +266,48 @@ class HubSpotContact:
 
 
 @dataclass(frozen=True, slots=True)
+class SubscriptionStatuses:
+    """An email address's communication preferences in HubSpot (they belong to the address).
+
+    ``statuses`` maps each subscription id to ``SUBSCRIBED``, ``UNSUBSCRIBED``
+    or ``NOT_SPECIFIED``; ``unsubscribed_from_all`` is the address's opt-out
+    of all email, which holds whatever the single statuses say.
+    """
+
+    unsubscribed_from_all: bool
+    statuses: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class PropertyVersion:
+    """One value a contact property held (``propertiesWithHistory``), and who set it."""
+
+    value: str
+    timestamp: datetime | None
+    source_type: str | None = None
+    source_id: str | None = None
+    source_label: str | None = None
+    updated_by_user_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FullContact:
+    """Everything HubSpot holds on one contact, for access and portability (Art. 15, 20).
+
+    ``properties`` has every property that holds a value; ``history`` every
+    value each property held, newest first; ``associations`` the ids of the
+    associated objects by type (``companies``, ``deals``, ``tickets``).
+    ``requested_id`` is the id asked for: a different ``id`` means a merge.
+    """
+
+    id: HubSpotContactId
+    requested_id: str
+    properties: dict[str, str]
+    history: dict[str, tuple[PropertyVersion, ...]]
+    associations: dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """How one held event ends an attempt (``SqlLedger.record``).
 

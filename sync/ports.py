@@ -20,6 +20,7 @@ from sync.model import (
     ErrorInfo,
     EventKind,
     EventState,
+    FullContact,
     HubSpotContact,
     NewEvent,
     Origin,
@@ -28,6 +29,7 @@ from sync.model import (
     StoredEvent,
     SubjectId,
     SubmitResult,
+    SubscriptionStatuses,
 )
 
 if TYPE_CHECKING:
@@ -352,6 +354,14 @@ class HubSpot(Protocol):
 
     def ensure_restriction_property(self) -> None:
         """Create hubsync's property group and restriction property unless they exist."""
+        ...
+
+    def subscription_statuses(self, email: str) -> SubscriptionStatuses:
+        """One address's subscription statuses and whether it opted out of all email."""
+        ...
+
+    def read_full_contact(self, contact_id: str) -> FullContact | None:
+        """Every property of a contact with its history, and its associated object ids."""
         ...
 
 

@@ -139,6 +139,19 @@ class RetentionSettings(_Section):
     webhook_receipt_days: float = Field(default=7.0, gt=0)
 
 
+class ExportSettings(_Section):
+    """``[export]``: where the documents of ``access`` events are written (0600 files)."""
+
+    directory: str = "var/hubsync/exports"
+
+    @field_validator("directory")
+    @classmethod
+    def _not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must name a directory")
+        return value
+
+
 class LoggingSettings(_Section):
     """``[logging]``: level and format (``auto``: JSON lines unless on a terminal)."""
 
@@ -176,6 +189,7 @@ with warnings.catch_warnings():
         register: RegisterSettings = Field(default_factory=RegisterSettings)
         worker: WorkerSettings = Field(default_factory=WorkerSettings)
         retention: RetentionSettings = Field(default_factory=RetentionSettings)
+        export: ExportSettings = Field(default_factory=ExportSettings)
         logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
         @classmethod

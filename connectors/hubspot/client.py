@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import requests
@@ -42,16 +42,23 @@ from tenacity import (
     wait_exponential,
 )
 
-from connectors.hubspot import errors
+from connectors.hubspot import errors, full_read
 from connectors.hubspot.ratelimit import RateBudget
 from sync.errors import PermanentError, RateLimited, RetryableError, SubjectAbsent, SyncError
-from sync.model import ContactWrites, HubSpotContact, HubSpotContactId
+from sync.model import (
+    ContactWrites,
+    FullContact,
+    HubSpotContact,
+    HubSpotContactId,
+    SubscriptionStatuses,
+)
 
 T = TypeVar("T")
 
 RESTRICTION_GROUP = "hubsync"
 RESTRICTION_PROPERTY = "hubsync_processing_restricted"
 BATCH_LIMIT = 100
+PROPERTY_LIST_TTL = timedelta(minutes=10)
 
 
 def _short_retry(error: BaseException) -> bool:
@@ -82,6 +89,7 @@ class HubSpotClient:
         self._now = now
         self._session: requests.Session | None = None
         self._property_ready = False
+        self._property_names: tuple[datetime, tuple[str, ...]] | None = None
 
     # -- plumbing ----------------------------------------------------------
 
@@ -285,6 +293,69 @@ class HubSpotClient:
         except SubjectAbsent:
             return
 
+    # -- full reads (access and portability) ---------------------------------
+
+    def contact_property_names(self) -> tuple[str, ...]:
+        """Every contact property's name, read once and kept for ``PROPERTY_LIST_TTL``.
+
+        The list changes only when someone adds a property; reading it again
+        after a while picks up those added since, without a call per export.
+        """
+        now = self._now()
+        if self._property_names is not None and now - self._property_names[0] < PROPERTY_LIST_TTL:
+            return self._property_names[1]
+        data = self._typed(
+            "property list",
+            lambda: self._apis["properties"].get_all_with_http_info(
+                "contacts", archived=False, _request_timeout=self._timeout
+            ),
+        )
+        names = full_read.property_names(data.to_dict().get("results") or [])
+        self._property_names = (now, names)
+        return names
+
+    def read_full_contact(self, contact_id: str) -> FullContact | None:
+        """Every property of one contact with its history, and its associated object ids.
+
+        Properties go in the body of a batch read, not in a GET's query: an
+        account's few hundred property names would overflow the URL (414).
+        A read with history takes at most 50 inputs; this one takes one.
+        The associations come from a single read that asks for no property.
+        None when HubSpot has no such contact (an old id of a merged contact
+        gives the merged one, whose ``id`` differs from ``requested_id``).
+        """
+        names = list(self.contact_property_names())
+        request = BatchReadInputSimplePublicObjectId(
+            inputs=[SimplePublicObjectId(id=contact_id)],
+            properties=names,
+            properties_with_history=names,
+        )
+        read = functools.partial(
+            self._apis["batch"].read_with_http_info, request, _request_timeout=self._timeout
+        )
+        try:
+            results = self._typed("contact full read", read).to_dict().get("results") or []
+        except SubjectAbsent:
+            return None
+        if not results:
+            return None
+        record = results[0]
+        current = str(record["id"])
+        try:
+            linked = self._typed(
+                "contact associations read",
+                lambda: self._apis["basic"].get_by_id_with_http_info(
+                    current,
+                    properties=["hs_object_id"],
+                    associations=list(full_read.ASSOCIATED_TYPES),
+                    archived=False,
+                    _request_timeout=self._timeout,
+                ),
+            )
+        except SubjectAbsent:  # deleted between the two reads
+            return None
+        return full_read.full_contact(record, linked.to_dict(), requested=contact_id)
+
     # -- restriction property ------------------------------------------------
 
     def ensure_restriction_property(self) -> None:
@@ -340,6 +411,7 @@ class HubSpotClient:
         except PermanentError as exc:
             if exc.http_status != 409:  # another worker created it first
                 raise
+        self._property_names = None  # the property list has one more
 
     # -- subscriptions -------------------------------------------------------
 
@@ -360,6 +432,47 @@ class HubSpotClient:
             )
             outcomes.update(_batch_outcomes(chunk, data, "unsubscribe from all email", self._now()))
         return outcomes
+
+    def subscription_statuses(self, email: str) -> SubscriptionStatuses:
+        """One address's subscription statuses and opt-out of all email.
+
+        v4 reads them with the two batch reads (the address travels in the
+        body, never in a URL that proxies log); v3 with its status read, which
+        cannot show single opt-outs (``full_read.v3_statuses``).
+        """
+        if self._v3_subscriptions:
+            answer = self._typed(
+                "subscription status read",
+                lambda: self._apis["status"].get_email_status_with_http_info(
+                    email, _request_timeout=self._timeout
+                ),
+            )
+            return full_read.v3_statuses(answer.to_dict())
+        statuses = self._one_address(
+            "subscription status read", "/communication-preferences/v4/statuses/batch/read", email
+        )
+        wide = self._one_address(
+            "unsubscribe-all status read",
+            "/communication-preferences/v4/statuses/batch/unsubscribe-all/read",
+            email,
+        )
+        return full_read.v4_statuses(statuses, wide)
+
+    def _one_address(self, operation: str, path: str, email: str) -> dict[str, Any] | None:
+        """The result item of a v4 batch read of one address; its error, raised."""
+        data = self._raw(
+            operation,
+            "POST",
+            path,
+            params={"channel": "EMAIL"},
+            body={"inputs": [email]},
+            ok=(200, 207),
+        )
+        failure = _batch_outcomes([email], data, operation, self._now())[email]
+        if failure is not None:
+            raise failure
+        results = (data or {}).get("results") or []
+        return results[0] if results and isinstance(results[0], dict) else None
 
     def _v3_unsubscribe_all(self, emails: Sequence[str]) -> dict[str, SyncError | None]:
         definitions = self._raw(

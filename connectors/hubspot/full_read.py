@@ -1,0 +1,138 @@
+"""HubSpot's answers for access and portability, read into plain values (no I/O here).
+
+``HubSpotClient.read_full_contact`` and ``subscription_statuses`` call HubSpot;
+these functions turn what the official client and the v3/v4 endpoints answer
+into ``FullContact`` and ``SubscriptionStatuses``, treating every field as
+optional (reference 7.5: parse bodies defensively).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sync.model import (
+    FullContact,
+    HubSpotContactId,
+    PropertyVersion,
+    SubscriptionStatuses,
+)
+
+ASSOCIATED_TYPES = ("companies", "deals", "tickets")
+"""Object types whose associations a full read names (HubSpot's plural type names)."""
+
+V4_STATES = frozenset({"SUBSCRIBED", "UNSUBSCRIBED", "NOT_SPECIFIED"})
+WIDE_SOURCES = frozenset({"PORTAL_WIDE_STATUS", "BRAND_WIDE_STATUS"})
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _plain(item: Any) -> Mapping[str, Any]:
+    """A model's dict form: the client's ``to_dict`` leaves models inside dicts of lists as is."""
+    if isinstance(item, Mapping):
+        return item
+    to_dict = getattr(item, "to_dict", None)
+    return to_dict() if callable(to_dict) else {}
+
+
+def _version(item: Any) -> PropertyVersion:
+    entry = _plain(item)
+    stamp = entry.get("timestamp")
+    user = entry.get("updated_by_user_id")
+    return PropertyVersion(
+        value=str(entry.get("value") or ""),
+        timestamp=stamp.astimezone(UTC) if isinstance(stamp, datetime) else None,
+        source_type=_text(entry.get("source_type")),
+        source_id=_text(entry.get("source_id")),
+        source_label=_text(entry.get("source_label")),
+        updated_by_user_id=user if isinstance(user, int) else None,
+    )
+
+
+def _associated_ids(associations: Mapping[str, Any] | None) -> dict[str, tuple[str, ...]]:
+    """Ids by object type; HubSpot may list one object twice (one row per association label)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for object_type, collection in (associations or {}).items():
+        results = [_plain(r) for r in _plain(collection).get("results") or []]
+        ids = dict.fromkeys(str(r["id"]) for r in results if r.get("id") is not None)
+        if ids:
+            out[str(object_type)] = tuple(ids)
+    return out
+
+
+def full_contact(
+    record: Mapping[str, Any], linked: Mapping[str, Any], *, requested: str
+) -> FullContact:
+    """A ``FullContact`` from a batch read with history and a read with associations.
+
+    Both are the official client's ``to_dict()`` forms (snake_case keys,
+    timestamps as datetimes). Properties without a value and properties
+    without history are left out: they hold nothing on the person.
+    """
+    properties = {
+        str(name): str(value)
+        for name, value in (record.get("properties") or {}).items()
+        if value is not None and value != ""
+    }
+    history = {
+        str(name): tuple(_version(e) for e in entries)
+        for name, entries in (record.get("properties_with_history") or {}).items()
+        if entries
+    }
+    return FullContact(
+        id=HubSpotContactId(str(record["id"])),
+        requested_id=requested,
+        properties=properties,
+        history={k: v for k, v in history.items() if v},
+        associations=_associated_ids(linked.get("associations")),
+    )
+
+
+def property_names(definitions: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The names in a property list, sorted and without duplicates."""
+    return tuple(sorted({str(d["name"]) for d in definitions if d.get("name")}))
+
+
+def v4_statuses(
+    statuses: Mapping[str, Any] | None, wide: Mapping[str, Any] | None
+) -> SubscriptionStatuses:
+    """From one address's item of v4 ``batch/read`` and of ``batch/unsubscribe-all/read``."""
+    by_id: dict[str, str] = {}
+    for status in (statuses or {}).get("statuses") or []:
+        state = status.get("status")
+        if status.get("subscriptionId") is None:
+            continue
+        by_id[str(status["subscriptionId"])] = state if state in V4_STATES else "NOT_SPECIFIED"
+    opted_out = any(
+        w.get("status") == "UNSUBSCRIBED" for w in (wide or {}).get("wideStatuses") or []
+    )
+    return SubscriptionStatuses(unsubscribed_from_all=opted_out, statuses=by_id)
+
+
+def v3_statuses(answer: Mapping[str, Any]) -> SubscriptionStatuses:
+    """From the official client's v3 ``get_email_status`` answer (``to_dict()`` form).
+
+    v3 knows only ``SUBSCRIBED`` and ``NOT_SUBSCRIBED``, and ``NOT_SUBSCRIBED``
+    does not tell an opt-out from no choice ever made. Reporting it as
+    ``UNSUBSCRIBED`` would invent objections, so it is ``NOT_SPECIFIED``,
+    except when the status comes from an opt-out of all email
+    (``PORTAL_WIDE_STATUS``/``BRAND_WIDE_STATUS``), which v3 does show.
+    Use the v4 API to see per-subscription opt-outs.
+    """
+    by_id: dict[str, str] = {}
+    opted_out = False
+    for status in answer.get("subscription_statuses") or []:
+        if status.get("id") is None:
+            continue
+        wide = status.get("source_of_status") in WIDE_SOURCES
+        if status.get("status") == "SUBSCRIBED":
+            state = "SUBSCRIBED"
+        elif wide:
+            state, opted_out = "UNSUBSCRIBED", True
+        else:
+            state = "NOT_SPECIFIED"
+        by_id[str(status["id"])] = state
+    return SubscriptionStatuses(unsubscribed_from_all=opted_out, statuses=by_id)
