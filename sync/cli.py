@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from sync import bootstrap, logs, serve
+from sync import access, bootstrap, logs, serve
 from sync.audit import EXPORT_FIELDS, AuditRow
 from sync.errors import ConfigurationError, HubsyncError, InvalidEvent
 from sync.model import EventKind, EventState, Origin, StoredEvent
@@ -487,6 +487,73 @@ def audit_export(state: CliState, since: datetime | None, fmt: str, out: str | N
         with Path(out).open("w", encoding="utf-8", newline="") as handle:
             count = write_audit(rows, fmt, handle)
     log.info("audit_exported", rows=count)
+
+
+# -- export (access and portability) ---------------------------------------------
+
+
+class _ExportProgress:
+    """A progress bar on stderr once an export has several contacts to read.
+
+    It starts on the first report of more than one contact, so a plain
+    export prints nothing but the document. It names no person.
+    """
+
+    def __init__(self) -> None:
+        self._bar: Progress | None = None
+        self._task: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if total < 2:
+            return
+        if self._bar is None:
+            self._bar = Progress(console=Console(stderr=True))
+            self._bar.start()
+            self._task = self._bar.add_task("reading HubSpot contacts", total=total)
+        self._bar.update(self._task, completed=done, total=total)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+@cli.command("export")
+@click.argument("subject_id")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write, readable by you only (default: stdout).",
+)
+@pass_state
+def export_subject(state: CliState, subject_id: str, out: Path | None) -> None:
+    """Everything HubSpot and the register hold on a subject, as one JSON document.
+
+    For the rights of access and portability (GDPR Art. 15, 20). The
+    document follows sync/schemas/access-export.schema.json; the export is
+    audited (that it happened, never what it holds).
+    """
+    operator = state.operator()
+    exporter = bootstrap.build_exporter(state.settings(), operator.ledger, operator.clock)
+    progress = _ExportProgress()
+    try:
+        document = operator.export(exporter, subject_id, progress)
+    finally:
+        progress.close()
+        exporter.close()
+    text = access.render(document)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            access.write_private(out, text)
+        except OSError as exc:
+            raise click.FileError(str(out), hint=type(exc).__name__) from exc
+    log.info(
+        access.EXPORTED,
+        subject_id=subject_id,
+        contacts_count=len(document["hubspot"]["contacts"]),
+        register_records_count=int(document["register"] is not None),
+    )
 
 
 # -- run, check -------------------------------------------------------------------

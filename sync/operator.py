@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sync.access import EXPORTED, AccessExporter, Progress
 from sync.audit import AuditAction, AuditEntry, AuditRow, Pseudonymizer, VerifyResult
 from sync.errors import ConfigurationError, EventNotFound, InvalidEvent, InvalidTransition
 from sync.ledger.sql import StatusReport
@@ -139,6 +140,37 @@ class Operator:
                 ]
             )
         return lifted
+
+    def export(
+        self, exporter: AccessExporter, subject_id: str, progress: Progress | None = None
+    ) -> dict[str, Any]:
+        """Everything held on a subject, as one document (Art. 15, 20); audited, never its contents.
+
+        The audit row is appended once the document is put together, before
+        it is handed on: the personal data has left HubSpot and the register
+        by then, whatever becomes of the file.
+        """
+        pseudonymizer = self.pseudonymizer  # refuse before reading anything without the audit key
+        document = exporter.document(subject_id, progress=progress)
+        contacts = len(document["hubspot"]["contacts"])
+        record = "yes" if document["register"] is not None else "no"
+        self.ledger.append_audit(
+            [
+                AuditEntry(
+                    at=self.clock.now(),
+                    actor=self.actor,
+                    action=EXPORTED,
+                    direction="none",
+                    system=SYSTEM,
+                    subject_pseudonym=pseudonymizer.subject(subject_id),
+                    kind=EventKind.ACCESS.value,
+                    event_id=None,
+                    outcome="done",
+                    detail=f"hubspot contacts: {contacts}; register record: {record}",
+                )
+            ]
+        )
+        return document
 
     def apply_retention(self, payload_days: float) -> dict[str, int]:
         """Scrub finished events older than the retention period; forget expired receipts.
