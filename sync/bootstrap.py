@@ -135,10 +135,18 @@ def build_worker(settings: Settings, *, clock: Clock | None = None) -> Worker:
     except MappingFileError as exc:
         raise ConfigurationError(str(exc), problems=exc.problems) from exc
     hubspot = build_hubspot(settings, ledger, clock)
+    register = register_from_settings(settings.register, clock.now)
     work = settings.worker
     return Worker(
         ledger=ledger,
-        effects=HubSpotEffects(hubspot, ledger, fields, pseudonymizer, clock),
+        effects=HubSpotEffects(
+            hubspot,
+            ledger,
+            fields,
+            pseudonymizer,
+            clock,
+            access=build_access_exports(settings, hubspot, ledger, register, clock),
+        ),
         residency=build_residency(settings, hubspot, clock),
         fields=fields,
         pseudonymizer=pseudonymizer,

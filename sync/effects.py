@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from sync.access import EXPORTED, AccessExports, holds_anything
 from sync.audit import Pseudonymizer
 from sync.errors import (
     MappingError,
@@ -69,7 +70,10 @@ class HubSpotEffects:
         fields: Fields,
         pseudonymizer: Pseudonymizer,
         clock: Clock,
+        *,
+        access: AccessExports | None = None,
     ) -> None:
+        self._access = access
         self._hubspot = hubspot
         self._ledger = ledger
         self._fields = fields
@@ -82,6 +86,7 @@ class HubSpotEffects:
             EventKind.MARKETING_OPT_IN: self._opt_in,
             EventKind.RESTRICTION: self._restrict,
             EventKind.RESTRICTION_LIFTED: self._lift_restriction,
+            EventKind.ACCESS: self._export,
         }
 
     def apply(self, events: Sequence[StoredEvent]) -> dict[int, Result]:
@@ -330,6 +335,25 @@ class HubSpotEffects:
                 (RESTRICTION_PROPERTY,),
                 note=ABSENT if absent else None,
             )
+        return results
+
+    def _export(self, targets: list[_Target]) -> dict[int, Result]:
+        """Answer access requests: each subject's document into the export directory."""
+        if self._access is None:
+            error = PermanentError("no [export] directory to write to", code="export_not_set_up")
+            return dict.fromkeys((t.event.seq for t in targets), error)
+        results: dict[int, Result] = {}
+        for target in targets:
+            try:
+                _path, document = self._access.export(
+                    target.event, email=target.email, contact_ids=target.contact_ids
+                )
+            except SyncError as exc:
+                results[target.event.seq] = exc
+                continue
+            # The audit row says an export was made; what it holds stays in the file.
+            found = holds_anything(document)
+            results[target.event.seq] = Applied(EXPORTED, note=None if found else ABSENT)
         return results
 
 
