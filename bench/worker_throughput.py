@@ -57,6 +57,7 @@ import os
 import pstats
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -65,6 +66,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -78,6 +80,7 @@ from report import (
 
 from connectors.hubspot.sandbox.config import SandboxConfig
 from connectors.hubspot.sandbox.server import running_sandbox
+from connectors.register.sql import SqlRegister
 from sync import bootstrap, logs
 from sync.ledger.postgres import PostgresLedger
 from sync.ledger.sql import SqlLedger
@@ -305,7 +308,15 @@ def ledger_settings(ledger: SqlLedger) -> dict[str, Any]:
 
 
 def build(base_url: str, ledger: SqlLedger) -> Worker:
-    """hubsync's worker on the bench's ledger and sandbox, with the default limits."""
+    """hubsync's worker on the bench's ledger and sandbox, with the default limits.
+
+    Its register is an empty ``SqlRegister`` in a temporary directory: these
+    scenarios only send register events to HubSpot.
+    """
+    register_url = f"sqlite:///{Path(tempfile.mkdtemp(prefix='hubsync-bench-')) / 'r.db'}"
+    register = SqlRegister(register_url)
+    register.create_schema()
+    register.close()
     settings = load_settings(
         None,
         ledger=ledger_settings(ledger),
@@ -315,6 +326,7 @@ def build(base_url: str, ledger: SqlLedger) -> Worker:
             "rate_limit_per_10s": RATE_LIMIT_PER_10S,
         },
         audit={"pseudonym_key": PSEUDONYM_KEY},
+        register={"url": register_url},
         worker={"batch_size": BATCH},
     )
     return bootstrap.build_worker(settings)

@@ -163,6 +163,10 @@ class Pseudonymizer:
         """Digest of a HubSpot contact id."""
         return self._digest("contact", contact_id.strip())
 
+    def value(self, name: str, value: str) -> str:
+        """Digest of a property value (echo marks: what hubsync wrote, never the value)."""
+        return self._digest(f"value:{name}", value)
+
 
 AuditBuilder = Callable[[StoredEvent], AuditEntry]
 """Builds the audit row of an operator action on one event, inside its transaction."""

@@ -17,7 +17,7 @@ from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.ratelimit import RateBudget
 from connectors.hubspot.sandbox.command import sandbox_command as sandbox_command  # noqa: PLC0414 - re-exported for the CLI
 from connectors.hubspot.signatures import V3Verifier, webhook_uri
-from connectors.hubspot.webhook_payloads import inbox_items
+from connectors.hubspot.webhook_payloads import change_from_item, inbox_items
 from connectors.register.build import register_from_settings
 from mappings import MappingFileError, load_mapping
 from sync.access import AccessExporter, AccessExports
@@ -25,15 +25,17 @@ from sync.audit import Pseudonymizer
 from sync.clock import SystemClock
 from sync.effects import HubSpotEffects
 from sync.errors import ConfigurationError, HubsyncError
+from sync.inbound import HubSpotInbound
 from sync.intake import IntakeOptions, Readiness, build_app
 from sync.ledger import open_ledger
 from sync.ledger.sql import SqlLedger
 from sync.operator import Operator
+from sync.outbox import RegisterOutbox
 from sync.ports import Clock, HubSpot, Ledger, Register
 from sync.residency import ResidencyGuard
 from sync.retry import RetryPolicy
 from sync.settings import Settings
-from sync.worker import Worker
+from sync.worker import Worker, worker_id
 
 
 def build_ledger(settings: Settings) -> SqlLedger:
@@ -137,7 +139,30 @@ def build_worker(settings: Settings, *, clock: Clock | None = None) -> Worker:
     hubspot = build_hubspot(settings, ledger, clock)
     register = register_from_settings(settings.register, clock.now)
     work = settings.worker
+    owner = worker_id()
+    inbound = HubSpotInbound(
+        ledger=ledger,
+        hubspot=hubspot,
+        register=register,
+        fields=fields,
+        pseudonymizer=pseudonymizer,
+        clock=clock,
+        parse=change_from_item,
+        app_id=settings.hubspot.app_id,
+        owner=owner,
+        batch_size=work.batch_size,
+    )
+    outbox = RegisterOutbox(
+        register=register,
+        ledger=ledger,
+        pseudonymizer=pseudonymizer,
+        clock=clock,
+        batch_size=work.batch_size,
+    )
     return Worker(
+        owner=owner,
+        register=register,
+        steps=(inbound.run_once, outbox.run_once),
         ledger=ledger,
         effects=HubSpotEffects(
             hubspot,

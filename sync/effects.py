@@ -14,8 +14,9 @@ to correct it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sync.access import EXPORTED, AccessExports, holds_anything
 from sync.audit import Pseudonymizer
@@ -31,7 +32,14 @@ from sync.model import Envelope, EventKind, StoredEvent
 from sync.ports import Clock, Fields, HubSpot, Ledger
 
 RESTRICTION_PROPERTY = "hubsync_processing_restricted"
+OPT_OUT_PROPERTY = "hs_email_optout"
 ABSENT = "absent"
+ECHO_WINDOW = timedelta(days=1)
+"""How long a value hubsync wrote is recognised when HubSpot's webhook brings it back.
+
+Long on purpose: HubSpot retries a webhook for a day, and a change back to the
+value hubsync wrote is no news to the register anyway.
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +205,19 @@ class HubSpotEffects:
         written = self._hubspot.update_contacts(updates)
         for old, new in written.renamed.items():
             self._ledger.rekey_contact([old], new, self._clock.now())
+        self._mark_written(
+            (written.renamed.get(c, c), prop, value)
+            for c, values in updates.items()
+            if written.errors.get(c) is None
+            for prop, value in values.items()
+        )
         return dict(written.errors)
+
+    def _mark_written(self, writes: Iterable[tuple[str, str, str]]) -> None:
+        """Remember what was written, so its webhook echo does not flow back (sync.inbound)."""
+        marks = [(c, p, self._pseudonymizer.value(p, v)) for c, p, v in writes]
+        if marks:
+            self._ledger.remember_writes(marks, self._clock.now(), ECHO_WINDOW)
 
     def _erase(self, targets: list[_Target]) -> dict[int, Result]:
         results: dict[int, Result] = {}
@@ -259,7 +279,17 @@ class HubSpotEffects:
                 outcome = outcomes.get(email)
                 for seq in seqs:
                     results[seq] = outcome or Applied("marketing_opted_out", ("email",))
+        self._mark_opted_out(t for t in targets if not isinstance(results[t.event.seq], SyncError))
         return results
+
+    def _mark_opted_out(self, targets: Iterable[_Target]) -> None:
+        """Remember the opt-out properties HubSpot will report back as changed."""
+        writes: list[tuple[str, str, str]] = []
+        for target in targets:
+            names = [f"{OPT_OUT_PROPERTY}_{s}" for s in target.envelope.subscription_ids]
+            for contact_id in target.contact_ids:
+                writes += [(contact_id, n, "true") for n in names or [OPT_OUT_PROPERTY]]
+        self._mark_written(writes)
 
     def _opt_in(self, targets: list[_Target]) -> dict[int, Result]:
         results: dict[int, Result] = {}

@@ -376,3 +376,27 @@ class RegisterNotice:
             "contact_ids": list(self.contact_ids),
             "occurred_at": _iso(self.occurred_at),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class HubSpotChange:
+    """One HubSpot webhook event as the core reads it (``hubspot_inbox`` rows).
+
+    ``subscription_type`` is HubSpot's (``contact.propertyChange``,
+    ``contact.privacyDeletion``, ``contact.deletion``, ``contact.merge``,
+    ``contact.creation``...). ``property_value`` is personal data: it stays
+    out of the repr and is never logged. ``source_id`` names who made the
+    change (an app id for API writes), which is how echoes are recognised.
+    """
+
+    receipt_key: str
+    subscription_type: str
+    occurred_at: datetime
+    object_id: str | None = None
+    property_name: str | None = None
+    property_value: str | None = field(default=None, repr=False)
+    change_source: str | None = None
+    source_id: str | None = None
+    primary_id: str | None = None
+    merged_ids: tuple[str, ...] = ()
+    new_id: str | None = None

@@ -179,6 +179,10 @@ class Ledger(Protocol):
         """Close an erasure: suppress digests, forget email and ids, scrub payloads."""
         ...
 
+    def add_suppression(self, suppress: Sequence[tuple[str, str]], now: datetime) -> None:
+        """Put (kind, digest) pairs on the suppression list."""
+        ...
+
     def is_suppressed(self, digest: str) -> bool:
         """Whether a digest is on the suppression list."""
         ...
@@ -283,8 +287,26 @@ class Ledger(Protocol):
         ...
 
 
+class MappedProperty(Protocol):
+    """One register field and the HubSpot property it maps to (``mappings.FieldMapping``)."""
+
+    @property
+    def field(self) -> str:
+        """The register's field name."""
+        ...
+
+    @property
+    def authority(self) -> str:
+        """``register``, ``hubspot`` or ``both``."""
+        ...
+
+
 class Fields(Protocol):
     """The field mapping the core applies (``mappings.FieldMap`` implements it)."""
+
+    def by_property(self, hubspot_property: str) -> MappedProperty | None:
+        """The mapping of a HubSpot property, or None when it is not mapped."""
+        ...
 
     def unknown(self, field_names: Iterable[str]) -> list[str]:
         """Register field names the mapping does not know."""

@@ -1,7 +1,9 @@
 """The worker: claim -> apply -> record, and the one place that classifies errors.
 
-Each round claims a batch (at most one event per subject, in order), checks
-data residency, applies the events to HubSpot in batches, then records every
+Each round first runs its steps (the webhook inbox, the register's outbox),
+then claims a batch (at most one event per subject, in order), checks data
+residency, applies HubSpot-bound events to HubSpot in batches and
+register-bound ones through the register connector, then records every
 outcome and its audit row in one ledger transaction:
 
 ==================  ==============================================================
@@ -24,14 +26,14 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import structlog
 
 from sync.audit import AuditEntry, Pseudonymizer
 from sync.effects import ABSENT, Applied, HubSpotEffects, Result
-from sync.errors import RateLimited, RetryableError, SubjectAbsent, SyncError
+from sync.errors import HubsyncError, RateLimited, RetryableError, SubjectAbsent, SyncError
 from sync.model import (
     Direction,
     ErrorClass,
@@ -40,7 +42,7 @@ from sync.model import (
     Outcome,
     StoredEvent,
 )
-from sync.ports import Clock, Fields, Ledger
+from sync.ports import Clock, Fields, Ledger, Register
 from sync.residency import ResidencyGuard
 from sync.retry import RetryPolicy
 
@@ -73,7 +75,12 @@ def error_info(error: SyncError) -> ErrorInfo:
 
 
 class Worker:
-    """Applies register-side events to HubSpot, round after round."""
+    """Applies events to HubSpot and to the register, round after round.
+
+    ``steps`` run at the start of each round: taking the HubSpot webhook inbox
+    (``sync.inbound``) and the register's outbox (``sync.outbox``) into the
+    ledger, so one loop drives every direction.
+    """
 
     def __init__(
         self,
@@ -91,6 +98,8 @@ class Worker:
         poll_interval_s: float = 1.0,
         retention: timedelta = timedelta(days=30),
         maintenance_every: timedelta = timedelta(minutes=10),
+        register: Register | None = None,
+        steps: Sequence[Callable[[], int]] = (),
     ) -> None:
         self._ledger = ledger
         self._effects = effects
@@ -106,10 +115,14 @@ class Worker:
         self._retention = retention
         self._maintenance_every = maintenance_every
         self._last_maintenance: datetime | None = None
+        self._register = register
+        self._steps = tuple(steps)
 
     def close(self) -> None:
-        """Release the ledger's connection."""
+        """Release the ledger's and the register's connections."""
         self._ledger.close()
+        if self._register is not None:
+            self._register.close()
 
     # -- the loop ------------------------------------------------------------
 
@@ -145,23 +158,21 @@ class Worker:
             log.info("retention_applied", scrubbed_count=scrubbed, receipts_count=purged)
 
     def run_once(self) -> int:
-        """One round: claim, apply, record. Returns how many events it handled."""
+        """One round: the steps (inbox, outbox), then claim, apply, record.
+
+        Returns how many items it handled (webhook events, outbox entries, events).
+        """
+        handled = sum(self._run_step(step) for step in self._steps)
         now = self._clock.now()
         events = self._ledger.claim(self.owner, self._batch_size, now, self._lease)
         if not events:
-            return 0
+            return handled
         outbound = [e for e in events if e.direction is Direction.TO_HUBSPOT]
-        waiting = [e for e in events if e.direction is not Direction.TO_HUBSPOT]
-        outcomes: list[Outcome] = [
-            _defer(
-                e,
-                "no_register_connector",
-                "register-bound events wait for the register connector",
-                now + NOT_YET_HANDLED_RETRY,
-            )
-            for e in waiting
-        ]
+        inbound = [e for e in events if e.direction is Direction.TO_REGISTER]
+        outcomes: list[Outcome] = []
         audit: list[AuditEntry] = []
+        if inbound:
+            self._to_register(inbound, outcomes, audit)
         verdict = self._residency.verdict() if outbound else None
         if verdict is not None and not verdict.allowed:
             log.error("residency_refused", location=verdict.location, reason=verdict.reason)
@@ -180,12 +191,54 @@ class Worker:
         lost = self._ledger.record(self.owner, outcomes, self._clock.now(), audit)
         for seq in lost:
             log.warning("lease_lost", seq=seq, worker=self.owner)
-        return len(events)
+        return handled + len(events)
+
+    def _run_step(self, step: Callable[[], int]) -> int:
+        """One step of the round; a failure is logged and the round goes on."""
+        try:
+            return step()
+        except SyncError as exc:
+            log.warning("worker_step_failed", step=_name(step), code=exc.code)
+        except HubsyncError as exc:
+            log.error("worker_step_failed", step=_name(step), error=type(exc).__name__)
+        return 0
+
+    def _to_register(
+        self, events: list[StoredEvent], outcomes: list[Outcome], audit: list[AuditEntry]
+    ) -> None:
+        """Apply register-bound events through the register connector."""
+        now = self._clock.now()
+        if self._register is None:
+            outcomes += [
+                _defer(
+                    e,
+                    "no_register_connector",
+                    "no register is configured",
+                    now + NOT_YET_HANDLED_RETRY,
+                )
+                for e in events
+            ]
+            return
+        results: dict[int, SyncError | None]
+        try:
+            results = self._register.apply(events)
+        except SyncError as exc:  # the whole call failed (register unreachable)
+            results = dict.fromkeys((e.seq for e in events), exc)
+        now = self._clock.now()
+        for event in events:
+            error = results.get(event.seq)
+            result: Result = (
+                Applied("register_updated", event.field_names) if error is None else error
+            )
+            outcome, entry = self._classify(event, result, now, system="register")
+            outcomes.append(outcome)
+            if entry is not None:
+                audit.append(entry)
 
     # -- classification ------------------------------------------------------
 
     def _classify(
-        self, event: StoredEvent, result: Result, now: datetime
+        self, event: StoredEvent, result: Result, now: datetime, *, system: str = "hubspot"
     ) -> tuple[Outcome, AuditEntry | None]:
         if isinstance(result, Applied):
             outcome = Outcome(
@@ -203,13 +256,21 @@ class Worker:
                 fields=list(result.field_names),
             )
             entry = self._audit(
-                event, result.action, result.note or "done", now, field_names=result.field_names
+                event,
+                result.action,
+                result.note or "done",
+                now,
+                field_names=result.field_names,
+                system=system,
             )
             return outcome, entry
         if isinstance(result, SubjectAbsent):
             log.info("subject_absent", event_id=event.event_id, kind=event.kind.value)
             outcome = Outcome(event.seq, EventState.DONE, note=ABSENT)
-            return outcome, self._audit(event, "transfer_attempted", ABSENT, now, error=result)
+            entry = self._audit(
+                event, "transfer_attempted", ABSENT, now, error=result, system=system
+            )
+            return outcome, entry
         info = error_info(result)
         if isinstance(result, RateLimited):
             wait = result.retry_after_s or 10.0
@@ -224,7 +285,9 @@ class Worker:
                 count_attempt=False,
             )
             sent = result.http_status is not None  # a 429 answer; a spent budget sent nothing
-            entry = self._audit(event, "transfer_attempted", "deferred", now, error=result)
+            entry = self._audit(
+                event, "transfer_attempted", "deferred", now, error=result, system=system
+            )
             return outcome, entry if sent else None
         retry_at = None
         if isinstance(result, RetryableError):
@@ -241,7 +304,8 @@ class Worker:
         )
         outcome = Outcome(event.seq, state, error=info, retry_at=retry_at)
         label = "retry_scheduled" if retry_at else "dead_lettered"
-        return outcome, self._audit(event, "transfer_attempted", label, now, error=result)
+        entry = self._audit(event, "transfer_attempted", label, now, error=result, system=system)
+        return outcome, entry
 
     def _audit(
         self,
@@ -252,6 +316,7 @@ class Worker:
         *,
         field_names: Sequence[str] | None = None,
         error: SyncError | None = None,
+        system: str = "hubspot",
     ) -> AuditEntry:
         names = tuple(field_names if field_names is not None else event.field_names)
         return AuditEntry(
@@ -259,7 +324,7 @@ class Worker:
             actor=f"worker:{self.owner}",
             action=action,
             direction=event.direction.value,
-            system="hubspot",
+            system=system,
             subject_pseudonym=self._pseudonymizer.subject(event.subject_id),
             kind=event.kind.value,
             event_id=event.event_id,
@@ -271,6 +336,11 @@ class Worker:
             attempt=event.attempts,
             detail=error.code if error else None,
         )
+
+
+def _name(step: Callable[[], int]) -> str:
+    owner = getattr(step, "__self__", None)
+    return type(owner).__name__ if owner is not None else getattr(step, "__name__", "step")
 
 
 def _defer(event: StoredEvent, code: str, detail: str, until: datetime) -> Outcome:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sync.model import HubSpotChange
+
 MAX_ID = 2**63 - 1
 MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
@@ -161,3 +163,25 @@ def parse_batch(body: bytes) -> list[WebhookEvent]:
 def inbox_items(body: bytes) -> list[tuple[str, dict[str, Any]]]:
     """The batch as the ledger's inbox stores it: (receipt key, event as received)."""
     return [(e.receipt_key, dict(e.source)) for e in parse_batch(body)]
+
+
+def change_from_item(item: dict[str, Any]) -> HubSpotChange:
+    """A stored inbox item as the core's ``HubSpotChange`` (``MalformedWebhook`` if not one)."""
+    event = parse_event(item)
+
+    def text(value: int | None) -> str | None:
+        return None if value is None else str(value)
+
+    return HubSpotChange(
+        receipt_key=event.receipt_key,
+        subscription_type=event.subscription_type,
+        occurred_at=event.occurred_at,
+        object_id=text(event.object_id),
+        property_name=event.property_name,
+        property_value=event.property_value,
+        change_source=event.change_source,
+        source_id=event.source_id,
+        primary_id=text(event.primary_object_id),
+        merged_ids=tuple(str(i) for i in event.merged_object_ids),
+        new_id=text(event.new_object_id),
+    )

@@ -943,13 +943,7 @@ class SqlLedger(ABC):
     def _mark_erased(
         self, cur: Cursor, subject_id: str, suppress: Sequence[tuple[str, str]], now_s: float
     ) -> int:
-        for kind, digest in suppress:
-            self._exec(
-                cur,
-                "INSERT INTO suppression (digest, kind, added_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (digest) DO UPDATE SET lifted_at = NULL, lift_reason = NULL",
-                (digest, kind, now_s),
-            )
+        self._suppress(cur, suppress, now_s)
         self._exec(
             cur,
             "INSERT INTO subjects (subject_id, erasure, erasure_at, updated_at) "
@@ -969,6 +963,20 @@ class SqlLedger(ABC):
             (now_s, subject_id),
         )
         return max(cur.rowcount, 0)
+
+    def add_suppression(self, suppress: Sequence[tuple[str, str]], now: datetime) -> None:
+        """Put (kind, digest) pairs on the suppression list (again, if lifted)."""
+        with self._tx() as cur:
+            self._suppress(cur, suppress, ts(now))
+
+    def _suppress(self, cur: Cursor, suppress: Sequence[tuple[str, str]], now_s: float) -> None:
+        for kind, digest in suppress:
+            self._exec(
+                cur,
+                "INSERT INTO suppression (digest, kind, added_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (digest) DO UPDATE SET lifted_at = NULL, lift_reason = NULL",
+                (digest, kind, now_s),
+            )
 
     def is_suppressed(self, digest: str) -> bool:
         """Whether a digest (of an erased email or contact id) is on the suppression list."""

@@ -171,3 +171,17 @@ def test_subjects_are_found_by_email_whatever_its_case_until_erased(ledger: SqlL
     assert ledger.subjects_for_email("anna@example.SE") == ["C-1"]
     ledger.mark_erased("C-1", [], at(1))
     assert ledger.subjects_for_email("anna@example.se") == []
+
+
+def test_a_suppression_added_without_an_erasure_is_active_and_leaves_subjects_alone(
+    ledger: SqlLedger,
+) -> None:
+    ledger.remember_subject("C-1", T0, email="anna@example.se", contact_ids=["101"])
+    ledger.add_suppression([("contact", "digest-202")], T0)
+
+    assert ledger.is_suppressed("digest-202")
+    assert not ledger.is_suppressed("digest-101")
+    record = ledger.subject("C-1")
+    assert record is not None
+    assert record.contact_ids == ("101",)
+    assert record.erasure is None

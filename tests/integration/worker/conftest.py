@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ import requests
 
 from connectors.hubspot.sandbox.config import SandboxConfig
 from connectors.hubspot.sandbox.server import RunningSandbox, running_sandbox
+from connectors.register.sql import SqlRegister
 from sync import bootstrap
 from sync.model import EventKind, StoredEvent, SubmitResult
 from sync.operator import Operator, new_envelope
@@ -81,7 +83,15 @@ class System:
 
 
 def build_system(base_url: str, ledger: dict[str, Any], **hubspot: Any) -> System:
-    """Settings for the sandbox and a ledger, and the operator and worker they give."""
+    """Settings for the sandbox and a ledger, and the operator and worker they give.
+
+    The register is an empty ``SqlRegister`` of its own: these tests drive
+    register-to-HubSpot events, which never touch it.
+    """
+    register_url = f"sqlite:///{Path(tempfile.mkdtemp(prefix='hubsync-register-')) / 'r.db'}"
+    register = SqlRegister(register_url)
+    register.create_schema()
+    register.close()
     settings = load_settings(
         None,
         ledger=ledger,
@@ -93,6 +103,7 @@ def build_system(base_url: str, ledger: dict[str, Any], **hubspot: Any) -> Syste
             **hubspot,
         },
         audit={"pseudonym_key": PSEUDONYM_KEY},
+        register={"url": register_url},
         worker={"backoff_base_seconds": 0.01, "backoff_max_seconds": 0.05, "max_attempts": 8},
     )
     return System(

@@ -1,0 +1,225 @@
+"""The whole system in both directions: sandbox -> signed webhooks -> intake -> ledger -> worker.
+
+The sandbox delivers its webhooks, signed v3, to a real intake server; the
+worker takes them from the ledger's inbox into a ``SqlRegister`` (SQLite) and
+applies register events to the sandbox. Nothing here is a stand-in for our own
+code: only HubSpot is emulated.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from connectors.hubspot.sandbox.config import SandboxConfig
+from connectors.hubspot.sandbox.server import RunningSandbox, running_sandbox
+from connectors.register.sql import SqlRegister
+from sync import bootstrap
+from sync.audit import AuditRow
+from sync.ledger.sql import SqlLedger
+from sync.model import EventKind, StoredEvent
+from sync.operator import Operator, new_envelope
+from sync.serve import serving
+from sync.settings import Settings, load_settings
+from sync.worker import Worker
+
+TOKEN = "pat-eu1-e2e-token"
+CLIENT_SECRET = "e2e-client-secret"
+PSEUDONYM_KEY = "e2e-pseudonym-key-0123456789"
+APP_ID = 7654321
+
+
+@pytest.fixture(scope="module")
+def sandbox_server() -> Iterator[RunningSandbox]:
+    """One sandbox per module, fast webhook delivery, generous limits; tests reset it."""
+    config = SandboxConfig(
+        port=0,
+        access_token=TOKEN,
+        client_secret=CLIENT_SECRET,
+        app_id=APP_ID,
+        rate_limit_per_10s=100_000,
+        search_limit_per_s=100_000,
+        webhook_batch_window_ms=10,
+        webhook_backoff_s=0.05,
+        webhook_backoff_max_s=0.2,
+    )
+    with running_sandbox(config) as running:
+        yield running
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (the intake must know its URL before it serves)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Loop:
+    """The system a test drives, and ways to look into each part."""
+
+    settings: Settings
+    operator: Operator
+    worker: Worker
+    register: SqlRegister
+    sandbox_url: str
+    intake_url: str
+
+    @property
+    def ledger(self) -> SqlLedger:
+        ledger = self.operator.ledger
+        assert isinstance(ledger, SqlLedger)
+        return ledger
+
+    def control(self, method: str, path: str, body: Any = None) -> Any:
+        response = requests.request(method, self.sandbox_url + path, json=body, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def act(self, action: str, **body: Any) -> dict[str, Any]:
+        """What a HubSpot user, form or email recipient does in the sandbox."""
+        return dict(self.control("POST", f"/_sandbox/actions/{action}", body))
+
+    def contact(self, contact_id: str) -> dict[str, Any] | None:
+        contacts = self.control("GET", "/_sandbox/state")["contacts"]
+        if isinstance(contacts, dict):
+            found = contacts.get(contact_id)
+        else:
+            found = next((c for c in contacts if str(c.get("id")) == contact_id), None)
+        return dict(found) if found is not None else None
+
+    def properties(self, contact_id: str) -> dict[str, Any]:
+        found = self.contact(contact_id)
+        assert found is not None, f"contact {contact_id} is not in the sandbox"
+        return dict(found.get("properties", found))
+
+    def deliveries_idle(self) -> bool:
+        return bool(self.control("GET", "/_sandbox/webhooks")["idle"])
+
+    def settle(self, timeout_s: float = 30.0) -> None:
+        """Until webhooks are delivered and the worker has nothing left (both ways)."""
+        deadline = time.monotonic() + timeout_s
+        quiet = 0
+        while time.monotonic() < deadline:
+            if not self.deliveries_idle():
+                quiet = 0
+                time.sleep(0.02)
+                continue
+            handled = self.worker.run_until_idle()
+            quiet = quiet + 1 if handled == 0 else 0
+            if quiet >= 3:
+                return
+            time.sleep(0.05)
+        raise AssertionError("the system did not settle")
+
+    def link(self, subject: str, email: str, **fields: Any) -> str:
+        """A register customer with a HubSpot contact, linked by a first register event."""
+        self.register.add_customer(subject, email=email, **fields)
+        contact_id = str(
+            self.act("create", properties={"email": email, **_hs(fields)})["contact_id"]
+        )
+        self.settle()  # the creation's webhooks find no subject yet: nothing for the register
+        self.submit("rectification", subject, f"link-{subject}", email=email, changes=fields)
+        self.settle()
+        record = self.ledger.subject(subject)
+        assert record is not None
+        assert contact_id in record.contact_ids
+        return contact_id
+
+    def submit(self, kind: str, subject: str, event_id: str, **fields: Any) -> None:
+        envelope = new_envelope(EventKind(kind), subject, datetime.now(UTC), event_id, **fields)
+        self.operator.submit(envelope)
+
+    def customer(self, subject: str) -> dict[str, Any]:
+        record = self.register.record(subject)
+        assert record is not None
+        return record
+
+    def audit(self, action: str | None = None) -> list[AuditRow]:
+        rows = list(self.ledger.audit_rows())
+        return [r for r in rows if action is None or r.entry.action == action]
+
+    def register_events(self) -> list[StoredEvent]:
+        return [
+            e for e in self.ledger.list_events(limit=None) if e.direction.value == "to_register"
+        ]
+
+
+def _hs(fields: dict[str, Any]) -> dict[str, Any]:
+    names = {"first_name": "firstname", "last_name": "lastname", "phone": "phone"}
+    return {names[k]: v for k, v in fields.items() if k in names}
+
+
+def build_loop(
+    stack: ExitStack,
+    sandbox: RunningSandbox,
+    ledger: dict[str, Any],
+    tmp_path: Path,
+    *,
+    app_id: int | None = APP_ID,
+    on_hubspot_erasure: str = "apply",
+) -> Loop:
+    """Settings for every part, the intake served, the sandbox pointed at it."""
+    port = free_port()
+    public_url = f"http://127.0.0.1:{port}"
+    register_url = f"sqlite:///{tmp_path / 'register.db'}"
+    register = SqlRegister(register_url, on_hubspot_erasure=on_hubspot_erasure)  # type: ignore[arg-type]
+    register.create_schema()
+    stack.callback(register.close)
+    settings = load_settings(
+        None,
+        ledger=ledger,
+        hubspot={
+            "base_url": sandbox.base_url,
+            "access_token": TOKEN,
+            "client_secret": CLIENT_SECRET,
+            "app_id": app_id,
+            "rate_limit_per_10s": 10_000,
+            "timeout_seconds": 5,
+        },
+        server={"public_url": public_url, "host": "127.0.0.1", "port": port},
+        audit={"pseudonym_key": PSEUDONYM_KEY},
+        register={"kind": "sql", "url": register_url, "on_hubspot_erasure": on_hubspot_erasure},
+        worker={"backoff_base_seconds": 0.01, "backoff_max_seconds": 0.05},
+    )
+    app = bootstrap.build_intake(settings, ready=lambda: (True, "test"))
+    stack.callback(app.state.intake.ledger.close)
+    intake_url = stack.enter_context(serving(app, "127.0.0.1", port))
+    worker = bootstrap.build_worker(settings)
+    stack.callback(worker.close)
+    operator = bootstrap.build_operator(settings, actor="test")
+    stack.callback(operator.ledger.close)
+    requests.post(
+        f"{sandbox.base_url}/_sandbox/webhooks",
+        json={"url": f"{public_url}/webhooks/hubspot", "properties": None},
+        timeout=10,
+    ).raise_for_status()
+    return Loop(settings, operator, worker, register, sandbox.base_url, intake_url)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger_settings(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+    """The [ledger] section of a fresh ledger on each backend."""
+    if request.param == "sqlite":
+        return {"url": f"sqlite:///{tmp_path / 'ledger.db'}"}
+    url, schema = request.getfixturevalue("postgres_schema")
+    return {"url": url, "schema": schema}
+
+
+@pytest.fixture
+def loop(
+    sandbox_server: RunningSandbox, ledger_settings: dict[str, Any], tmp_path: Path
+) -> Iterator[Loop]:
+    """A fresh loop on a reset sandbox, register erasures applied."""
+    requests.post(f"{sandbox_server.base_url}/_sandbox/reset", timeout=10).raise_for_status()
+    with ExitStack() as stack:
+        yield build_loop(stack, sandbox_server, ledger_settings, tmp_path)

@@ -1,0 +1,209 @@
+"""Each thing a HubSpot user, form or recipient does reaches the register, or is undone.
+
+Every test drives the sandbox's actions (DESIGN.md section 6), lets the
+signed webhooks reach the intake, the worker take them from the inbox, and
+then looks at the register, the sandbox and the audit log.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import structlog
+
+from connectors.hubspot.sandbox.server import RunningSandbox
+from sync.model import Envelope, EventKind, EventState, NoticeKind
+from sync.operator import new_envelope
+from tests.e2e.conftest import Loop, build_loop
+
+
+def test_a_hubspot_edit_of_a_shared_field_reaches_the_register_with_an_audit_row(
+    loop: Loop,
+) -> None:
+    contact = loop.link("C-1", "anna@example.se", first_name="Anna")
+
+    loop.act("update", contact_id=contact, properties={"firstname": "Annika"})
+    loop.settle()
+
+    assert loop.customer("C-1")["first_name"] == "Annika"
+    [event] = [e for e in loop.register_events() if e.kind is EventKind.RECTIFICATION]
+    assert event.state is EventState.DONE
+    [row] = [r for r in loop.audit("register_updated") if r.entry.event_id == event.event_id]
+    assert row.entry.system == "register"
+    assert row.entry.field_names == ("first_name",)
+    assert row.entry.data_categories == ("user.name.first",)
+
+
+def test_a_hubspot_edit_of_a_register_owned_field_is_set_back_and_audited(loop: Loop) -> None:
+    contact = loop.link("C-1", "anna@example.se", first_name="Anna")
+
+    loop.act("update", contact_id=contact, properties={"email": "someone.else@example.se"})
+    loop.settle()
+
+    assert loop.properties(contact)["email"] == "anna@example.se"
+    assert loop.customer("C-1")["email"] == "anna@example.se"
+    assert [r.entry.field_names for r in loop.audit("hubspot_change_reverted")] == [("email",)]
+    reverts = [r for r in loop.audit("contact_rectified") if r.entry.event_id.endswith(":revert")]
+    assert len(reverts) == 1
+    assert not [e for e in loop.register_events() if e.kind is EventKind.RECTIFICATION]
+
+
+def test_an_unsubscribe_in_hubspot_opts_the_register_out(loop: Loop) -> None:
+    loop.link("C-1", "anna@example.se", first_name="Anna")
+    assert not loop.customer("C-1")["marketing_opt_out"]
+
+    loop.act("unsubscribe", email="anna@example.se")
+    loop.settle()
+
+    assert loop.customer("C-1")["marketing_opt_out"]
+    kinds = [e.kind for e in loop.register_events() if e.state is EventState.DONE]
+    assert EventKind.MARKETING_OPT_OUT in kinds
+    assert any(r.entry.kind == "marketing_opt_out" for r in loop.audit("register_updated"))
+
+
+def test_a_gdpr_delete_in_hubspot_erases_the_register_record_and_suppresses_the_subject(
+    loop: Loop,
+) -> None:
+    contact = loop.link("C-1", "anna@example.se", first_name="Anna")
+
+    loop.act("gdpr_delete", contact_id=contact)
+    loop.settle()
+
+    record = loop.customer("C-1")
+    assert record["erased_at"] is not None
+    assert record["email"] is None
+    assert record["first_name"] is None
+    assert [r.entry.outcome for r in loop.audit("hubspot_erasure_seen")] == ["queued"]
+    erased = loop.ledger.subject("C-1")
+    assert erased is not None
+    assert erased.erasure == "erased"
+    assert erased.email is None
+
+    # A late register event for the erased subject is refused, never sent.
+    loop.submit("rectification", "C-1", "late-1", changes={"first_name": "Anna"})
+    assert loop.operator.event("late-1").state is EventState.SKIPPED
+
+
+def test_a_gdpr_delete_in_hubspot_only_notifies_a_register_set_to_notify(
+    sandbox_server: RunningSandbox, ledger_settings: dict[str, Any], tmp_path: Path
+) -> None:
+    requests.post(f"{sandbox_server.base_url}/_sandbox/reset", timeout=10).raise_for_status()
+    with ExitStack() as stack:
+        loop = build_loop(
+            stack, sandbox_server, ledger_settings, tmp_path, on_hubspot_erasure="notify"
+        )
+        contact = loop.link("C-1", "anna@example.se", first_name="Anna")
+
+        loop.act("gdpr_delete", contact_id=contact)
+        loop.settle()
+
+        assert loop.customer("C-1")["email"] == "anna@example.se"
+        kinds = [n.kind for n in loop.register.list_notices()]
+        assert kinds == [NoticeKind.ERASURE_REQUESTED]
+
+
+def test_an_archive_in_hubspot_is_a_notice_to_the_register_not_an_erasure(loop: Loop) -> None:
+    contact = loop.link("C-1", "anna@example.se", first_name="Anna")
+
+    loop.act("archive", contact_id=contact)
+    loop.settle()
+
+    assert loop.customer("C-1")["email"] == "anna@example.se"
+    [notice] = loop.register.list_notices()
+    assert notice.kind is NoticeKind.CONTACT_ARCHIVED
+    assert notice.subject_ids == ("C-1",)
+    assert notice.contact_ids == (contact,)
+    assert len(loop.audit("contact_archived_noticed")) == 1
+
+
+def test_a_merge_rekeys_the_subject_and_two_subjects_on_one_contact_raise_a_conflict(
+    loop: Loop,
+) -> None:
+    first = loop.link("C-1", "anna@example.se", first_name="Anna")
+    second = loop.link("C-2", "anna.work@example.se", first_name="Anna")
+
+    merged = loop.act("merge", primary_id=first, secondary_id=second)["contact_id"]
+    loop.settle()
+
+    for subject in ("C-1", "C-2"):
+        record = loop.ledger.subject(subject)
+        assert record is not None
+        assert record.contact_ids == (merged,)
+    [notice] = loop.register.list_notices()
+    assert notice.kind is NoticeKind.MERGE_CONFLICT
+    assert sorted(notice.subject_ids) == ["C-1", "C-2"]
+    assert len(loop.audit("merge_conflict_raised")) == 2
+
+    # Later edits of the merged contact reach both subjects.
+    loop.act("update", contact_id=merged, properties={"lastname": "Berg"})
+    loop.settle()
+    assert loop.customer("C-1")["last_name"] == "Berg"
+    assert loop.customer("C-2")["last_name"] == "Berg"
+
+
+def test_a_form_submission_of_an_erased_email_is_erased_again_and_raised(loop: Loop) -> None:
+    loop.link("C-1", "anna@example.se", first_name="Anna")
+    loop.submit("erasure", "C-1", "erase-1")
+    loop.settle()
+    assert loop.operator.event("erase-1").state is EventState.DONE
+
+    again = loop.act("form_submission", email="Anna@Example.se", properties={"firstname": "A"})
+    assert again["created"] is True
+    with structlog.testing.capture_logs() as logs:
+        loop.settle()
+
+    assert loop.contact(str(again["contact_id"])) is None
+    [row] = loop.audit("resurrection_blocked")
+    assert row.entry.outcome == "erased_again"
+    assert loop.ledger.counts().get("resurrections_blocked") == 1
+    assert [n.kind for n in loop.register.list_notices()] == [NoticeKind.RESURRECTION_BLOCKED]
+    assert [e["contact_id"] for e in logs if e["event"] == "resurrection_blocked"] == [
+        str(again["contact_id"])
+    ]
+    assert "anna@example.se" not in repr(logs).lower()
+    # HubSpot's re-creation brings nothing back into the register.
+    assert not [e for e in loop.register_events() if e.kind is EventKind.RECTIFICATION]
+
+
+@pytest.mark.parametrize("app_id", [7654321, None], ids=["by_app_id", "by_written_value"])
+def test_what_hubsync_wrote_never_flows_back_over_100_round_trips(
+    sandbox_server: RunningSandbox,
+    ledger_settings: dict[str, Any],
+    tmp_path: Path,
+    app_id: int | None,
+) -> None:
+    requests.post(f"{sandbox_server.base_url}/_sandbox/reset", timeout=10).raise_for_status()
+    with ExitStack() as stack:
+        loop = build_loop(stack, sandbox_server, ledger_settings, tmp_path, app_id=app_id)
+        subjects = [f"C-{n}" for n in range(10)]
+        contacts = {s: loop.link(s, f"{s.lower()}@example.se", first_name="Anna") for s in subjects}
+        before = len(loop.register_events())
+
+        # 10 rounds of a register change for each of 10 subjects: 100 round trips.
+        for i in range(10):
+            for subject in subjects:
+                loop.register.record_change(
+                    _rectification(f"rt-{subject}-{i}", subject, {"first_name": f"Anna-{i}"})
+                )
+            loop.settle()
+            for subject in subjects:
+                assert loop.properties(contacts[subject])["firstname"] == f"Anna-{i}"
+
+        assert len(loop.register_events()) == before
+        assert loop.ledger.counts().get("webhook_echoes_dropped", 0) >= 100
+        # A real edit in HubSpot after all that still flows.
+        loop.act("update", contact_id=contacts["C-0"], properties={"firstname": "Annika"})
+        loop.settle()
+        assert loop.customer("C-0")["first_name"] == "Annika"
+        assert loop.customer("C-1")["first_name"] == "Anna-9"
+
+
+def _rectification(event_id: str, subject: str, changes: dict[str, Any]) -> Envelope:
+    return new_envelope(
+        EventKind.RECTIFICATION, subject, datetime.now(UTC), event_id, changes=changes
+    )
