@@ -12,7 +12,7 @@ from connectors.register.sql import SqlRegister
 from sync import bootstrap
 from sync.access import SCHEMA_ID, AccessExporter, file_name
 from sync.clock import SystemClock
-from sync.errors import SubjectUnknown
+from sync.errors import RateLimited, SubjectUnknown
 from sync.ledger.sql import SqlLedger
 from sync.schemas import ACCESS_EXPORT, load
 from tests.integration.access.conftest import (
@@ -199,6 +199,26 @@ def test_property_names_are_read_once_and_sent_in_bodies_however_many_there_are(
     calls = hub.calls()
     assert [c["path"] for c in calls].count("/crm/v3/properties/contacts") == 1
     assert max(len(c["query"]) for c in calls) < 2000
+
+
+def test_export_reads_spend_the_shared_rate_budget_and_stop_when_it_is_spent(
+    hub: Hub, ledger_section: dict[str, Any], tmp_path: Path, register: SqlRegister
+) -> None:
+    settings = make_settings(hub, ledger_section, tmp_path, daily_limit=3)
+    ledger = bootstrap.build_ledger(settings)
+    ledger.open(NOW)
+    contact_id = hub.form(EMAIL)
+    ledger.remember_subject("C-1", NOW, email=EMAIL, contact_ids=[contact_id])
+    exporter = bootstrap.build_exporter(settings, ledger, SystemClock())
+    try:
+        with pytest.raises(RateLimited):
+            exporter.document(
+                "C-1"
+            )  # property list, full read, associations: then the day is spent
+    finally:
+        exporter.close()
+        ledger.close()
+    assert len(hub.calls()) == 3
 
 
 def test_an_unknown_subject_is_refused_by_name_without_reading_hubspot(
