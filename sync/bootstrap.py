@@ -35,6 +35,7 @@ from sync.ports import Clock, HubSpot, Ledger, Register
 from sync.residency import ResidencyGuard
 from sync.retry import RetryPolicy
 from sync.settings import Settings
+from sync.subscription_check import SubscriptionCheck
 from sync.worker import Worker, worker_id
 
 
@@ -159,10 +160,17 @@ def build_worker(settings: Settings, *, clock: Clock | None = None) -> Worker:
         clock=clock,
         batch_size=work.batch_size,
     )
+    check = SubscriptionCheck(
+        ledger=ledger,
+        hubspot=hubspot,
+        register=register,
+        clock=clock,
+        every=timedelta(minutes=work.subscription_check_minutes),
+    )
     return Worker(
         owner=owner,
         register=register,
-        steps=(inbound.run_once, outbox.run_once),
+        steps=(inbound.run_once, outbox.run_once, check.run_once),
         ledger=ledger,
         effects=HubSpotEffects(
             hubspot,

@@ -130,6 +130,7 @@ class WorkerSettings(_Section):
     max_attempts: int = Field(default=8, ge=1)
     backoff_base_seconds: float = Field(default=5.0, gt=0)
     backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    subscription_check_minutes: float = Field(default=15.0, gt=0)
 
 
 class RetentionSettings(_Section):

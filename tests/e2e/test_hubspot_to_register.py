@@ -17,6 +17,7 @@ import requests
 import structlog
 
 from connectors.hubspot.sandbox.server import RunningSandbox
+from sync import bootstrap
 from sync.model import Envelope, EventKind, EventState, NoticeKind
 from sync.operator import new_envelope
 from tests.e2e.conftest import Loop, build_loop
@@ -207,3 +208,27 @@ def _rectification(event_id: str, subject: str, changes: dict[str, Any]) -> Enve
     return new_envelope(
         EventKind.RECTIFICATION, subject, datetime.now(UTC), event_id, changes=changes
     )
+
+
+def test_an_unsubscribe_missed_by_the_webhooks_is_found_by_the_subscription_check(
+    loop: Loop,
+) -> None:
+    loop.link("C-1", "anna@example.se", first_name="Anna")
+    loop.link("C-2", "bo@example.se", first_name="Bo")
+    loop.control("POST", "/_sandbox/webhooks", {"url": None})  # the webhook is down
+    loop.act("unsubscribe", email="anna@example.se")
+    loop.settle()
+    assert not loop.customer("C-1")["marketing_opt_out"]
+
+    restarted = bootstrap.build_worker(loop.settings)  # its first round checks at once
+    try:
+        restarted.run_until_idle()
+        restarted.run_until_idle()  # the period has not passed: nothing more is read
+    finally:
+        restarted.close()
+
+    assert loop.customer("C-1")["marketing_opt_out"] is True
+    assert loop.customer("C-2")["marketing_opt_out"] is False
+    [event] = [e for e in loop.register_events() if e.kind is EventKind.MARKETING_OPT_OUT]
+    assert event.event_id.startswith("subscription_check:C-1:")
+    assert event.state is EventState.DONE
