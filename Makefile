@@ -26,10 +26,9 @@ test: lint typecheck
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
-# Until `hubsync demo` exists: a fresh ledger and its status.
+# The whole system on embedded defaults (temporary files, loopback ports).
 demo: $(STAMP)
-	rm -rf var/demo
-	HUBSYNC_LEDGER__URL=sqlite:///var/demo/ledger.db $(BIN)/hubsync status
+	$(BIN)/hubsync demo
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

@@ -42,7 +42,8 @@ SAFE_KEYS = frozenset(
         "version", "from_version", "to_version", "backend", "policy", "portal_id", "app_id",
         "subscription_id", "host", "port", "reason", "note", "limit", "remaining",
         "location", "allowed", "command", "rows", "first_bad_row", "ok", "scrubbed",
-        "duplicate", "dry_run",
+        "duplicate", "dry_run", "receipt_key", "property", "field", "type", "step",
+        "subjects", "opt_outs_found", "source", "receipts_count", "scrubbed_count",
     }
 )  # fmt: skip
 """Keys whose values are safe by construction: ids, kinds, states, counts, names."""

@@ -128,13 +128,18 @@ class SqlRegister:
 
         What the register's application does (the transactional outbox
         pattern): the customer row and the outbox row commit together.
-        Returns the outbox id.
+        Returns the outbox id. An ``access`` request changes nothing and is only queued.
         """
-        change = effects.change_for(envelope, Origin.REGISTER, "apply")
+        # An access request changes nothing: it is only queued for hubsync to answer.
+        change = (
+            None
+            if envelope.kind is EventKind.ACCESS
+            else effects.change_for(envelope, Origin.REGISTER, "apply")
+        )
         now = self._now()
         payload = envelope_to_json(envelope)
         with self.db.transaction() as cur:
-            if self._state(cur, envelope.subject_id) == "present":
+            if change is not None and self._state(cur, envelope.subject_id) == "present":
                 self._change(cur, envelope.subject_id, change, now)
             row = cur.execute(
                 self.db.sql(
