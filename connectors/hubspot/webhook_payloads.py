@@ -174,7 +174,7 @@ def change_from_item(item: dict[str, Any]) -> HubSpotChange:
 
     return HubSpotChange(
         receipt_key=event.receipt_key,
-        subscription_type=event.subscription_type,
+        subscription_type=_contact_type(event),
         occurred_at=event.occurred_at,
         object_id=text(event.object_id),
         property_name=event.property_name,
@@ -185,3 +185,14 @@ def change_from_item(item: dict[str, Any]) -> HubSpotChange:
         merged_ids=tuple(str(i) for i in event.merged_object_ids),
         new_id=text(event.new_object_id),
     )
+
+
+CONTACT_OBJECT_TYPE = "0-1"
+
+
+def _contact_type(event: WebhookEvent) -> str:
+    """``object.<action>`` of a contact (the generic webhooks) as ``contact.<action>``."""
+    kind, _, action = event.subscription_type.partition(".")
+    if kind == "object" and event.object_type_id == CONTACT_OBJECT_TYPE and action:
+        return f"contact.{action}"
+    return event.subscription_type

@@ -11,6 +11,7 @@ import pytest
 from connectors.hubspot.webhook_payloads import (
     MalformedWebhook,
     WebhookEvent,
+    change_from_item,
     inbox_items,
     parse_batch,
 )
@@ -125,3 +126,30 @@ def test_errors_never_quote_the_value() -> None:
     with pytest.raises(MalformedWebhook) as caught:
         parse_batch(body(item(propertyValue=["anna@example.se"])))
     assert "anna" not in str(caught.value)
+
+
+def test_a_stored_item_becomes_the_cores_change_with_ids_as_text() -> None:
+    change = change_from_item(
+        item(subscriptionType="contact.merge", primaryObjectId=11, mergedObjectIds=[22, 33],
+             newObjectId=44, objectId=44)
+    )  # fmt: skip
+
+    assert change.receipt_key == "62515:12345:1"
+    assert change.subscription_type == "contact.merge"
+    assert change.object_id == "44"
+    assert (change.primary_id, change.merged_ids, change.new_id) == ("11", ("22", "33"), "44")
+    assert change.occurred_at == datetime(2019, 7, 26, 4, 0, tzinfo=UTC)
+    assert "Anna" not in repr(change)
+
+
+def test_generic_object_events_of_contacts_read_as_contact_events() -> None:
+    generic = change_from_item(item(subscriptionType="object.propertyChange", objectTypeId="0-1"))
+    company = change_from_item(item(subscriptionType="object.propertyChange", objectTypeId="0-2"))
+
+    assert generic.subscription_type == "contact.propertyChange"
+    assert company.subscription_type == "object.propertyChange"
+
+
+def test_a_stored_item_that_is_not_an_event_is_refused() -> None:
+    with pytest.raises(MalformedWebhook, match="occurredAt"):
+        change_from_item({"eventId": 1, "subscriptionId": 2, "portalId": 3})
