@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -45,6 +45,12 @@ from sync.intake_openapi import openapi_document
 from sync.metrics import CONTENT_TYPE, IntakeMetrics
 from sync.model import Direction, NewEvent, Origin, StoredEvent
 from sync.ports import Clock, Ledger
+from sync.status import (
+    REGISTER_SIGNATURE_FAILURES,
+    WEBHOOK_SIGNATURE_FAILURES,
+    DailyBudgetReader,
+    read_report,
+)
 
 log = structlog.get_logger("hubsync.intake")
 
@@ -130,6 +136,7 @@ class Intake:
         if refusal is not None:
             self.metrics.signature_failures.labels(reason=refusal).inc()
             log.warning("webhook_refused", reason=refusal)
+            await self._count(WEBHOOK_SIGNATURE_FAILURES, now)
             return _problem(401, "invalid signature", reason=refusal)
         try:
             items = self.read_webhooks(body)
@@ -163,6 +170,7 @@ class Intake:
         now = self.clock.now()
         refused = self._register_signature_refused(secret, request, body, now.timestamp())
         if refused is not None:
+            await self._count(REGISTER_SIGNATURE_FAILURES, now)
             return refused
         try:
             document = json.loads(body)
@@ -203,6 +211,17 @@ class Intake:
         self.metrics.register_refusals.labels(reason=str(refusal)).inc()
         log.warning("register_events_refused", reason=str(refusal))
         return _problem(401, "invalid signature", reason=str(refusal))
+
+    async def _count(self, name: str, now: datetime) -> None:
+        """Add one to a ledger counter (``hubsync status`` reads it from another process).
+
+        One small upsert; a ledger that fails here is logged and otherwise
+        ignored, so a refusal stays a 401 and never becomes a 500.
+        """
+        try:
+            await run_in_threadpool(self.ledger.add_counts, {name: 1}, now)
+        except Exception as exc:  # any failure: the answer must not change
+            log.warning("counter_not_stored", code=name, error=type(exc).__name__)
 
     def _audit_builder(self, now: Any) -> Callable[[StoredEvent], AuditEntry]:
         pseudonymizer = self._pseudonymizer
@@ -308,9 +327,14 @@ def build_app(
     ready: Readiness,
     options: IntakeOptions | None = None,
     metrics: IntakeMetrics | None = None,
+    daily_budget: DailyBudgetReader | None = None,
 ) -> Starlette:
-    """The intake app over ``ledger``; ``metrics`` defaults to a registry of its own."""
-    metrics = metrics or IntakeMetrics(lambda: ledger.status(clock.now()))
+    """The intake app over ``ledger``; ``metrics`` defaults to a registry of its own.
+
+    ``daily_budget`` reads HubSpot's daily budget for the default metrics
+    (``RateBudget.daily_usage``; without it the budget gauges are left out).
+    """
+    metrics = metrics or IntakeMetrics(lambda: read_report(ledger, clock.now(), daily_budget))
     intake = Intake(
         ledger, clock, metrics, verify_webhook, read_webhooks, ready, options or IntakeOptions()
     )

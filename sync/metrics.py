@@ -1,9 +1,19 @@
 """Prometheus metrics of the intake server, in a registry of their own.
 
-Counters move as requests are handled; the gauge of events by kind and
-state is read from the ledger when Prometheus scrapes, so it is never stale
-and costs nothing between scrapes. Labels carry only path templates, status
-codes, refusal codes, kinds and states: never an id, a body or a value.
+Two kinds of numbers, with names that say which:
+
+- this process's counters, moved as requests are handled
+  (``hubsync_http_requests_total``, ``hubsync_webhook_events_received_total``,
+  ``hubsync_intake_webhook_signature_failures_total`` by reason...); they
+  start at 0 when the server starts;
+- the ledger's numbers, read when Prometheus scrapes (``LedgerCollector``):
+  events by kind and state, deadlines, the oldest ready event, the counters
+  every process adds to in the ledger (429s, refused signatures, blocked
+  resurrections, dropped echoes) and HubSpot's daily budget. They are never
+  stale, cost nothing between scrapes, and agree with ``hubsync status``.
+
+Labels carry only path templates, status codes, refusal codes, kinds and
+states: never an id, a body or a value.
 """
 
 from __future__ import annotations
@@ -11,52 +21,149 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from sync.errors import HubsyncError
-from sync.ledger.sql import StatusReport
+from sync.status import (
+    HUBSPOT_HTTP_429,
+    REGISTER_SIGNATURE_FAILURES,
+    RESURRECTIONS_BLOCKED,
+    WEBHOOK_ECHOES_DROPPED,
+    WEBHOOK_SIGNATURE_FAILURES,
+    OperatorReport,
+)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
+SHARED_COUNTERS: dict[str, tuple[str, str]] = {
+    HUBSPOT_HTTP_429: (
+        "hubsync_hubspot_rate_limited",
+        "HTTP 429 answers from HubSpot, counted by every process on the ledger.",
+    ),
+    RESURRECTIONS_BLOCKED: (
+        "hubsync_resurrections_blocked",
+        "Erased people HubSpot tried to bring back, refused by hubsync.",
+    ),
+    WEBHOOK_SIGNATURE_FAILURES: (
+        "hubsync_webhook_signature_failures",
+        "Webhook requests refused for their v3 signature, by every server on the ledger.",
+    ),
+    REGISTER_SIGNATURE_FAILURES: (
+        "hubsync_register_signature_failures",
+        "Register requests refused for their signature, by every server on the ledger.",
+    ),
+    WEBHOOK_ECHOES_DROPPED: (
+        "hubsync_webhook_echoes_dropped",
+        "Webhook property changes that were hubsync's own writes, dropped.",
+    ),
+}
+"""Ledger counter name -> (metric name without ``_total``, help)."""
+
+GAUGES = (
+    "hubsync_ledger_up",
+    "hubsync_events",
+    "hubsync_events_overdue",
+    "hubsync_events_due_within_7_days",
+    "hubsync_events_failed",
+    "hubsync_oldest_ready_age_seconds",
+    "hubsync_hubspot_daily_budget_used_calls",
+    "hubsync_hubspot_daily_budget_limit_calls",
+    "hubsync_hubspot_daily_budget_used_ratio",
+)
+"""Every gauge the ledger collector may yield."""
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    gauge = GaugeMetricFamily(name, documentation)
+    gauge.add_metric([], value)
+    return gauge
+
 
 class LedgerCollector(Collector):
-    """Events by kind and state, and whether the ledger answered, read at scrape time."""
+    """The ledger's numbers, read at scrape time, and whether the ledger answered."""
 
-    def __init__(self, status: Callable[[], StatusReport]) -> None:
-        self._status = status
+    def __init__(self, report: Callable[[], OperatorReport]) -> None:
+        self._report = report
+
+    def describe(self) -> Iterator[Metric]:
+        """The families ``collect`` yields, without reading the ledger.
+
+        The registry checks these names against every other metric's when
+        the collector is registered, so a clash fails at start, not in a scrape.
+        """
+        for name in GAUGES:
+            yield GaugeMetricFamily(name, name)
+        for name, _ in SHARED_COUNTERS.values():
+            yield CounterMetricFamily(name, name)
 
     def collect(self) -> Iterator[Metric]:
-        """One sample per (kind, state) the ledger holds, plus ``hubsync_ledger_up``."""
-        up = GaugeMetricFamily("hubsync_ledger_up", "1 when the ledger answered this scrape.")
+        """Events, deadlines, shared counters and the daily budget, plus ``hubsync_ledger_up``."""
         try:
-            report = self._status()
+            report = self._report()
         except HubsyncError:
-            up.add_metric([], 0.0)
-            yield up
+            yield _gauge("hubsync_ledger_up", "1 when the ledger answered this scrape.", 0.0)
             return
-        up.add_metric([], 1.0)
-        yield up
+        yield _gauge("hubsync_ledger_up", "1 when the ledger answered this scrape.", 1.0)
+        status = report.status
         events = GaugeMetricFamily(
             "hubsync_events", "Events in the ledger by kind and state.", labels=["kind", "state"]
         )
-        for kind, states in sorted(report.by_kind.items()):
+        for kind, states in sorted(status.by_kind.items()):
             for state, count in sorted(states.items()):
                 events.add_metric([kind, state], float(count))
         yield events
-        overdue = GaugeMetricFamily("hubsync_events_overdue", "Open events past their due date.")
-        overdue.add_metric([], float(report.overdue))
-        yield overdue
+        yield _gauge(
+            "hubsync_events_overdue", "Open events past their due date.", float(status.overdue)
+        )
+        yield _gauge(
+            "hubsync_events_due_within_7_days",
+            "Open events due in the next 7 days (not yet overdue).",
+            float(status.due_within_7_days),
+        )
+        yield _gauge(
+            "hubsync_events_failed",
+            "Dead-lettered events waiting for an operator.",
+            float(report.failed),
+        )
+        yield _gauge(
+            "hubsync_oldest_ready_age_seconds",
+            "Age of the oldest event ready to be worked on (0 when none is).",
+            float(status.oldest_ready_age_s or 0.0),
+        )
+        for key, (name, documentation) in SHARED_COUNTERS.items():
+            counter = CounterMetricFamily(name, documentation)
+            counter.add_metric([], float(report.counters.get(key, 0)))
+            yield counter
+        budget = report.daily_budget
+        if budget is not None:
+            yield _gauge(
+                "hubsync_hubspot_daily_budget_used_calls",
+                "Calls of HubSpot's daily limit the shared budget holds spent (not yet refilled).",
+                float(budget.used),
+            )
+            yield _gauge(
+                "hubsync_hubspot_daily_budget_limit_calls",
+                "HubSpot's daily call limit, as configured.",
+                float(budget.limit),
+            )
+            yield _gauge(
+                "hubsync_hubspot_daily_budget_used_ratio",
+                "Share of HubSpot's daily limit spent, 0 to 1.",
+                budget.ratio,
+            )
 
 
 class IntakeMetrics:
     """The intake server's counters, and the text Prometheus scrapes."""
 
-    def __init__(self, status: Callable[[], StatusReport] | None = None) -> None:
+    def __init__(self, report: Callable[[], OperatorReport] | None = None) -> None:
         self.registry = CollectorRegistry()
+        # The ledger-wide totals are hubsync_*_signature_failures_total; these are
+        # this server's, by reason, since it started.
         self.signature_failures = Counter(
-            "hubsync_webhook_signature_failures",
-            "Webhook requests refused for a missing, invalid or stale v3 signature.",
+            "hubsync_intake_webhook_signature_failures",
+            "Webhook requests this server refused for a missing, invalid or stale v3 signature.",
             ["reason"],
             registry=self.registry,
         )
@@ -76,8 +183,8 @@ class IntakeMetrics:
             registry=self.registry,
         )
         self.register_refusals = Counter(
-            "hubsync_register_signature_failures",
-            "Register requests refused for a missing, malformed or wrong signature.",
+            "hubsync_intake_register_signature_failures",
+            "Register requests this server refused for a missing, malformed or wrong signature.",
             ["reason"],
             registry=self.registry,
         )
@@ -87,8 +194,8 @@ class IntakeMetrics:
             ["path", "status"],
             registry=self.registry,
         )
-        if status is not None:
-            self.registry.register(LedgerCollector(status))
+        if report is not None:
+            self.registry.register(LedgerCollector(report))
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

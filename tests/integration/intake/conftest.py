@@ -19,6 +19,7 @@ from sync.intake import IntakeOptions, build_app
 from sync.ledger.sql import SqlLedger
 from sync.metrics import IntakeMetrics
 from sync.serve import serving
+from sync.status import read_report
 
 CLIENT_SECRET = b"hubspot-client-secret"
 REGISTER_SECRET = b"register-shared-secret"
@@ -92,7 +93,7 @@ class Harness:
 def served(ledger: SqlLedger, clock: FixedClock) -> Iterator[Harness]:
     """The intake app over ``ledger``, served by uvicorn on a loopback port."""
     ready = Ready()
-    metrics = IntakeMetrics(lambda: ledger.status(clock.now()))
+    metrics = IntakeMetrics(lambda: read_report(ledger, clock.now()))
     app = build_app(
         ledger,
         clock,

@@ -150,7 +150,9 @@ def test_requests_without_a_valid_v3_signature_are_refused_and_counted(
     assert answer.json()["reason"] == reason
     assert keys(intake.ledger) == []
     failures = samples(intake)
-    assert failures[("hubsync_webhook_signature_failures_total", (("reason", reason),))] == 1
+    assert failures[("hubsync_intake_webhook_signature_failures_total", (("reason", reason),))] == 1
+    assert failures[("hubsync_webhook_signature_failures_total", ())] == 1  # in the ledger
+    assert intake.ledger.counts()["webhook_signature_failures"] == 1
     assert (
         failures[
             ("hubsync_http_requests_total", (("path", "/webhooks/hubspot"), ("status", "401")))
