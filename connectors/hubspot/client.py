@@ -209,6 +209,23 @@ class HubSpotClient:
             raise PermanentError("account details carry no dataHostingLocation", code="residency")
         return location.strip().lower()
 
+    def granted_scopes(self) -> list[str]:
+        """The scopes HubSpot granted this private app's token (access-token info).
+
+        The token goes in the body as HubSpot asks (``tokenKey``) and in the
+        Authorization header too, which EU-hosted tokens need; neither is logged.
+        """
+        data = self._raw(
+            "access token info",
+            "POST",
+            "/oauth/v2/private-apps/get/access-token-info",
+            body={"tokenKey": self._token},
+        )
+        scopes = data.get("scopes") if isinstance(data, dict) else None
+        if not isinstance(scopes, list):
+            raise PermanentError("access token info carries no scopes", code="scopes")
+        return sorted(str(s) for s in scopes)
+
     # -- contacts ----------------------------------------------------------
 
     def get_contact(

@@ -52,6 +52,11 @@ Where the reference marks a fact uncertain (or says nothing), the sandbox picks:
   or group is a 409 `OBJECT_ALREADY_EXISTS`.
 * Account: `dataHostingLocation` is echoed as configured (default `eu1`); `uiDomain` is
   derived from it. `hs_legal_basis` option values equal their labels.
+* Token info (`POST /oauth/v2/private-apps/get/access-token-info`): answers `userId`,
+  `hubId`, `appId` and `scopes` (`SandboxConfig.scopes`: every scope hubsync needs unless
+  some are dropped); a `tokenKey` other than the configured token is 401. Like every API
+  call it needs the Bearer header (HubSpot needs it only for EU tokens) and counts in the
+  rate limits. The request log shows `tokenKey` redacted.
 * Faults: an injected error has category `INTERNAL_ERROR` (5xx) or `VALIDATION_ERROR`
   (4xx); a held call is answered 504 after `timeout_hold_s`, or when the server stops.
 """

@@ -22,6 +22,7 @@ from connectors.hubspot.sandbox import (
     api_account,
     api_commprefs,
     api_contacts,
+    api_oauth,
     api_properties,
     control,
 )
@@ -45,6 +46,7 @@ PREFIXES: list[tuple[str, Callable[[Sandbox], list[tuple[str, str, Handler, bool
     ("/communication-preferences/2026-03", api_commprefs.v4_routes),
     ("/account-info/v3", api_account.routes),
     ("/account-info/2026-03", api_account.routes),
+    ("/oauth/v2/private-apps", api_oauth.routes),
 ]
 
 
@@ -64,9 +66,12 @@ def _logged_body(raw: bytes) -> Any:
     if not raw:
         return None
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except ValueError:
         return raw.decode("utf-8", "replace")
+    if isinstance(body, dict) and "tokenKey" in body:  # a token never goes into the log
+        body = {**body, "tokenKey": "[redacted]"}
+    return body
 
 
 async def _hold(sb: Sandbox) -> None:

@@ -6,6 +6,7 @@ import click
 
 from connectors.hubspot.sandbox.config import DEFAULT_PORT, SandboxConfig
 from connectors.hubspot.sandbox.server import serve
+from connectors.hubspot.scopes import REQUIRED_SCOPES
 
 
 def _properties(value: str | None) -> frozenset[str] | None:
@@ -42,6 +43,13 @@ def _properties(value: str | None) -> frozenset[str] | None:
 @click.option("--hosting-location", default="eu1", show_default=True)
 @click.option("--portal-id", default=12345678, show_default=True, type=int)
 @click.option("--app-id", default=1234567, show_default=True, type=int)
+@click.option(
+    "--drop-scope",
+    "drop_scopes",
+    multiple=True,
+    type=click.Choice(sorted(REQUIRED_SCOPES)),
+    help="A scope the token lacks (repeatable; default: it has every scope hubsync needs).",
+)
 @click.option("--webhook-url", default=None, help="Where to POST webhook batches.")
 @click.option(
     "--client-secret",
@@ -76,6 +84,7 @@ def sandbox_command(
     hosting_location: str,
     portal_id: int,
     app_id: int,
+    drop_scopes: tuple[str, ...],
     webhook_url: str | None,
     client_secret: str,
     webhook_properties: str | None,
@@ -104,6 +113,7 @@ def sandbox_command(
             hosting_location=hosting_location,
             portal_id=portal_id,
             app_id=app_id,
+            scopes=frozenset(REQUIRED_SCOPES) - set(drop_scopes),
             webhook_url=webhook_url,
             client_secret=client_secret,
             webhook_properties=_properties(webhook_properties),

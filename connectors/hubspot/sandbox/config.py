@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from connectors.hubspot.scopes import REQUIRED_SCOPES
+
 DEFAULT_PORT = 8089
 
 
@@ -13,7 +15,8 @@ class SandboxConfig:
 
     Defaults describe a Free/Starter private app in an `eu1` account (100 calls per 10 s,
     250,000 per day, search 4 per second) with webhooks off. `access_token=None` accepts any
-    non-empty Bearer token. Fault fields are the initial values of `POST /_sandbox/faults`.
+    non-empty Bearer token; `scopes` are what access-token info says it was granted. Fault
+    fields are the initial values of `POST /_sandbox/faults`.
     `webhook_properties=None` delivers `contact.propertyChange` for every property; a set
     limits it to those names. `webhook_max_attempts` counts the first delivery (so the
     highest `attemptNumber` is `webhook_max_attempts - 1`); the delay before attempt `n` is
@@ -35,6 +38,8 @@ class SandboxConfig:
     app_id: int = 1234567
     time_zone: str = "UTC"
     gdpr_enabled: bool = True
+    # Scopes the token was granted (access-token info): every one hubsync needs.
+    scopes: frozenset[str] = frozenset(REQUIRED_SCOPES)
     # Webhooks.
     webhook_url: str | None = None
     client_secret: str = "sandbox-client-secret"  # noqa: S105 (a test fixture, not a secret)
