@@ -372,8 +372,7 @@ class HubSpotInbound:
         if email and self._suppressed_email(email):
             self._erase_again(contact.id, change, work)
         elif email:
-            for subject in self._ledger.subjects_for_email(email):
-                self._ledger.remember_subject(subject, self._clock.now(), contact_ids=[contact.id])
+            self._link_by_email(contact.id, email)
 
     def _suppressed_email(self, email: str) -> bool:
         return self._ledger.is_suppressed(self._pseudonymizer.email(email))
@@ -416,12 +415,23 @@ class HubSpotInbound:
         if email is None:
             contact = self._hubspot.get_contact(contact_id, properties=["email"])
             email = contact.properties.get("email") if contact else None
-        if not email:
-            return []
-        subjects = self._ledger.subjects_for_email(email)
+        return self._link_by_email(contact_id, email) if email else []
+
+    def _link_by_email(self, contact_id: str, email: str) -> list[SubjectId]:
+        """Subjects known by this address (the ledger's, else the register's), now linked."""
+        subjects = self._ledger.subjects_for_email(email) or self._register.subjects_for_email(
+            email
+        )
+        linked: list[SubjectId] = []
         for subject in subjects:
-            self._ledger.remember_subject(subject, self._clock.now(), contact_ids=[contact_id])
-        return subjects
+            record = self._ledger.subject(subject)
+            if record is not None and record.erasure is not None:
+                continue  # an erased subject is never linked again
+            self._ledger.remember_subject(
+                subject, self._clock.now(), email=email, contact_ids=[contact_id]
+            )
+            linked.append(subject)
+        return linked
 
     def _entry(
         self,

@@ -415,6 +415,13 @@ class Register(Protocol):
         """The register's record of a subject (for access and export); None when unknown."""
         ...
 
+    def subjects_for_email(self, email: str) -> list[SubjectId]:
+        """Subjects (not erased) with this email, compared case-insensitively.
+
+        How a HubSpot contact hubsync never linked finds its subject.
+        """
+        ...
+
     def poll_outbox(self, limit: int) -> list[tuple[str, Envelope]]:
         """Register-side events not yet acknowledged, oldest first, with their outbox ids."""
         ...

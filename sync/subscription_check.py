@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from sync.model import Direction, Envelope, EventId, EventKind, NewEvent, Origin
+from sync.model import Direction, Envelope, EventId, EventKind, EventState, NewEvent, Origin
 from sync.ports import Clock, HubSpot, Ledger, Register
 
 log = structlog.get_logger("hubsync.subscription_check")
@@ -62,6 +62,8 @@ class SubscriptionCheck:
             held = self._register.record(record.subject_id)
             if held is None or held.get("marketing_opt_out") or held.get("restricted"):
                 continue
+            if self._on_its_way(record.subject_id):
+                continue
             envelope = Envelope(
                 event_id=EventId(f"subscription_check:{record.subject_id}:{now.date()}"),
                 kind=EventKind.MARKETING_OPT_OUT,
@@ -77,3 +79,10 @@ class SubscriptionCheck:
             stored = 0
         log.info("subscriptions_checked", subjects=checked, opt_outs_found=stored)
         return stored
+
+    def _on_its_way(self, subject_id: str) -> bool:
+        """Whether an opt-out for the register is already waiting (from a webhook)."""
+        waiting = self._ledger.list_events(
+            subject_id=subject_id, kind=EventKind.MARKETING_OPT_OUT, state=EventState.PENDING
+        )
+        return any(e.direction is Direction.TO_REGISTER for e in waiting)

@@ -19,7 +19,7 @@ from connectors.register import effects
 from connectors.register.effects import ErasureMode
 from connectors.register.wire import iso, register_envelope
 from sync.errors import SyncError
-from sync.model import Envelope, Origin, RegisterNotice, StoredEvent
+from sync.model import Envelope, Origin, RegisterNotice, StoredEvent, SubjectId
 
 
 @dataclass(slots=True)
@@ -123,6 +123,16 @@ class FakeRegister:
             if record is None:
                 return None
             return {k: iso(v) if isinstance(v, datetime) else v for k, v in record.items()}
+
+    def subjects_for_email(self, email: str) -> list[SubjectId]:
+        """Customers (not erased) with this email, whatever its case."""
+        wanted = email.strip().lower()
+        with self._lock:
+            return sorted(
+                SubjectId(subject)
+                for subject, record in self.customers.items()
+                if record["erased_at"] is None and (record.get("email") or "").lower() == wanted
+            )
 
     def poll_outbox(self, limit: int) -> list[tuple[str, Envelope]]:
         """Unacknowledged outbox entries, oldest first."""

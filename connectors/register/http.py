@@ -8,7 +8,9 @@ the empty body):
   answered ``{"results": [{"event_id", "status": "applied" | "absent" |
   "error", "code"?, "retryable"?, "fields"?}]}`` (``fields``: names only);
 - ``POST <url>/v1/notices`` with a notice (``RegisterNotice.as_dict``);
-- ``GET <url>/v1/subjects/{id}``: the subject's record, 404 when unknown.
+- ``GET <url>/v1/subjects/{id}``: the subject's record, 404 when unknown;
+- ``POST <url>/v1/subjects/search`` ``{"email"}``, answered
+  ``{"subject_ids": [...]}`` (the email goes in a signed body, never a URL).
 
 Statuses: 408, 425, 429, 5xx, timeouts and connection failures are
 ``RetryableError`` (retried a few times here with tenacity, then left to the
@@ -38,7 +40,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from connectors.register.wire import event_to_json, register_envelope, safe_code
 from sync import signing
 from sync.errors import PermanentError, RetryableError, SubjectAbsent, SyncError
-from sync.model import Envelope, RegisterNotice, StoredEvent
+from sync.model import Envelope, RegisterNotice, StoredEvent, SubjectId
 
 log = structlog.get_logger("hubsync.register")
 
@@ -140,6 +142,15 @@ class HttpRegister:
         if not isinstance(data, dict):
             raise PermanentError("the register answered a subject that is not an object")
         return data
+
+    def subjects_for_email(self, email: str) -> list[SubjectId]:
+        """POST the address to the register's search; the subject ids it names."""
+        response = self._request("find subjects", "POST", "/v1/subjects/search", {"email": email})
+        data = self._json(response)
+        ids = data.get("subject_ids") if isinstance(data, dict) else None
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise PermanentError("the register's subject search answered no list of ids")
+        return [SubjectId(i) for i in ids]
 
     def poll_outbox(self, limit: int) -> list[tuple[str, Envelope]]:
         """Nothing: an HTTP register pushes its events to hubsync's ``/v1/events``."""

@@ -200,6 +200,18 @@ class SqlRegister:
             record[name] = iso(stamp) if stamp is not None else None
         return record
 
+    def subjects_for_email(self, email: str) -> list[SubjectId]:
+        """Customers (not erased) with this email, whatever its case."""
+        with self.db.transaction() as cur:
+            rows = cur.execute(
+                self.db.sql(
+                    f"SELECT id FROM {self._customers} WHERE lower(email) = lower(?) "
+                    "AND erased_at IS NULL ORDER BY id"
+                ),
+                (email.strip(),),
+            ).fetchall()
+        return [SubjectId(r[0]) for r in rows]
+
     def poll_outbox(self, limit: int) -> list[tuple[str, Envelope]]:
         """Unacknowledged outbox rows in id order, as envelopes.
 

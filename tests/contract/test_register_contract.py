@@ -392,3 +392,16 @@ def test_origin_does_not_change_what_a_register_bound_rectification_does(
 
     assert register.port.apply([event]) == {1: None}
     assert record_of(register)["last_name"] == "Ek"
+
+
+def test_subjects_are_found_by_email_whatever_its_case_and_never_once_erased(
+    register: Harness,
+) -> None:
+    register.add_customer("C-2", email="bo@example.se", first_name="Bo")
+    register.add_customer("C-3", email="ANNA@example.se", first_name="Anna")
+
+    assert register.port.subjects_for_email("Anna@Example.SE") == ["C-1", "C-3"]
+    assert register.port.subjects_for_email("nobody@example.se") == []
+
+    assert register.port.apply([stored(1, EventKind.ERASURE, "C-3")]) == {1: None}
+    assert register.port.subjects_for_email("anna@example.se") == ["C-1"]

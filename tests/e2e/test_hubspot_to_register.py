@@ -232,3 +232,23 @@ def test_an_unsubscribe_missed_by_the_webhooks_is_found_by_the_subscription_chec
     [event] = [e for e in loop.register_events() if e.kind is EventKind.MARKETING_OPT_OUT]
     assert event.event_id.startswith("subscription_check:C-1:")
     assert event.state is EventState.DONE
+
+
+def test_a_contact_hubsync_never_linked_finds_its_subject_in_the_register_by_email(
+    loop: Loop,
+) -> None:
+    loop.register.add_customer("C-9", email="cleo@example.se", first_name="Cleo")
+    contact = str(
+        loop.act("create", properties={"email": "Cleo@Example.se", "firstname": "Cleo"})[
+            "contact_id"
+        ]
+    )
+    loop.settle()
+    record = loop.ledger.subject("C-9")
+    assert record is not None
+    assert record.contact_ids == (contact,)
+
+    loop.act("update", contact_id=contact, properties={"phone": "+46 8 123"})
+    loop.settle()
+
+    assert loop.customer("C-9")["phone"] == "+46 8 123"

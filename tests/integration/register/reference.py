@@ -111,6 +111,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self.path == "/v1/dsr-events":
             self._events(data)
+        elif self.path == "/v1/subjects/search":
+            found = self.server.register.subjects_for_email(str(data.get("email", "")))
+            self._answer(200, {"subject_ids": found})
         elif self.path == "/v1/notices":
             notice = RegisterNotice(
                 notice_id=data["notice_id"],
