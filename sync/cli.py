@@ -28,7 +28,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from sync import access, bootstrap, logs, serve
-from sync.audit import EXPORT_FIELDS, AuditRow
+from sync.audit import EXPORT_FIELDS, AuditEntry, AuditRow
 from sync.errors import ConfigurationError, HubsyncError, InvalidEvent
 from sync.model import EventKind, EventState, Origin, StoredEvent
 from sync.operator import Operator, new_envelope
@@ -700,6 +700,62 @@ def retention(state: CliState, as_json: bool) -> None:
             f"scrubbed {counts['payloads_scrubbed']} payload(s), "
             f"forgot {counts['receipts_purged']} webhook receipt(s)"
         ),
+    )
+
+
+# -- inbox ----------------------------------------------------------------------
+
+
+@cli.group()
+def inbox() -> None:
+    """HubSpot webhook events stored by the intake, before and after processing."""
+
+
+@inbox.command("status")
+@json_option
+@pass_state
+def inbox_status(state: CliState, as_json: bool) -> None:
+    """Webhook events by state: pending (to process), failed (for an operator), done."""
+    state.json = as_json
+    counts = state.operator().ledger.webhook_states()
+    report = {s: counts.get(s, 0) for s in ("pending", "failed", "done")}
+    _emit(
+        state,
+        as_json,
+        report,
+        lambda: click.echo(", ".join(f"{name}: {n}" for name, n in report.items())),
+    )
+
+
+@inbox.command("replay")
+@json_option
+@pass_state
+def inbox_replay(state: CliState, as_json: bool) -> None:
+    """Put every failed webhook event back to be processed again; audited."""
+    state.json = as_json
+    operator = state.operator()
+    replayed = operator.ledger.replay_webhooks()
+    operator.ledger.append_audit(
+        [
+            AuditEntry(
+                at=operator.clock.now(),
+                actor=operator.actor,
+                action="webhooks_replayed",
+                direction="to_register",
+                system="hubsync",
+                subject_pseudonym=None,
+                kind=None,
+                event_id=None,
+                outcome=f"{replayed} replayed",
+            )
+        ]
+    )
+    log.info("webhooks_replayed", count=replayed)
+    _emit(
+        state,
+        as_json,
+        {"replayed": replayed},
+        lambda: click.echo(f"{replayed} webhook event(s) back to pending"),
     )
 
 

@@ -141,7 +141,9 @@ class HubSpotInbound:
 
         A retryable failure (HubSpot or the register unreachable, rate
         limited) stops the round: that event and the ones after it keep
-        their lease and come back when it ends, in the same order.
+        their lease and come back when it ends, in the same order. A
+        permanent one sets the event aside as ``failed`` with its payload,
+        audited, until an operator replays it (``hubsync inbox replay``).
         """
         now = self._clock.now()
         items = self._ledger.claim_webhooks(self._owner, self._batch_size, now, self._lease)
@@ -149,6 +151,7 @@ class HubSpotInbound:
             return 0
         work = _Round()
         finished: list[str] = []
+        failed: list[str] = []
         for key, item in items:
             try:
                 change = self._parse(item)
@@ -166,9 +169,11 @@ class HubSpotInbound:
                     http_status=exc.http_status,
                 )
                 break
-            except SyncError as exc:  # permanent: an operator reads the log and audit
+            except SyncError as exc:  # permanent: kept for an operator (hubsync inbox replay)
                 log.error("webhook_not_processed", receipt_key=key, code=exc.code)
                 work.audit.append(self._entry("webhook_not_processed", change, None, exc.code))
+                failed.append(key)
+                continue
             finished.append(key)
         now = self._clock.now()
         events = work.events + work.opt_out_events()
@@ -178,7 +183,8 @@ class HubSpotInbound:
             self._ledger.append_audit(work.audit)
         self._ledger.add_counts(work.counts, now)
         self._ledger.finish_webhooks(finished, now)
-        return len(finished)
+        self._ledger.fail_webhooks(failed, now)
+        return len(finished) + len(failed)
 
     def run_until_idle(self, max_rounds: int = 1000) -> int:
         """Rounds until the inbox has nothing ready (tests, ``--once``)."""
@@ -383,6 +389,15 @@ class HubSpotInbound:
             return  # erased again already, for another event of the same creation
         with contextlib.suppress(SubjectAbsent):  # gone already: suppressed all the same
             self._hubspot.gdpr_delete(contact_id)
+        self._register.notify(
+            RegisterNotice(
+                notice_id=f"resurrection_blocked:{contact_id}",
+                kind=NoticeKind.RESURRECTION_BLOCKED,
+                occurred_at=change.occurred_at,
+                contact_ids=(HubSpotContactId(contact_id),),
+            )
+        )
+        # Suppressed last: a failure above leaves it to be done again in full.
         self._ledger.add_suppression([("contact", digest)], self._clock.now())
         work.count(Counter.RESURRECTIONS)
         log.warning("resurrection_blocked", receipt_key=change.receipt_key, contact_id=contact_id)
@@ -394,14 +409,6 @@ class HubSpotInbound:
                 "erased_again",
                 system="hubspot",
                 direction=Direction.TO_HUBSPOT,
-            )
-        )
-        self._register.notify(
-            RegisterNotice(
-                notice_id=f"resurrection_blocked:{contact_id}",
-                kind=NoticeKind.RESURRECTION_BLOCKED,
-                occurred_at=change.occurred_at,
-                contact_ids=(HubSpotContactId(contact_id),),
             )
         )
 

@@ -223,6 +223,18 @@ class Ledger(Protocol):
         """Mark webhook events processed and scrub their payload."""
         ...
 
+    def fail_webhooks(self, keys: Sequence[str], now: datetime) -> int:
+        """Set webhook events aside as failed (payload kept) for an operator."""
+        ...
+
+    def replay_webhooks(self) -> int:
+        """Failed webhook events back to pending."""
+        ...
+
+    def webhook_states(self) -> dict[str, int]:
+        """Inbox rows by state."""
+        ...
+
     def remember_writes(
         self, marks: Sequence[tuple[str, str, str]], now: datetime, ttl: timedelta
     ) -> None:

@@ -857,14 +857,19 @@ class SqlLedger(ABC):
         email: str | None = None,
         contact_ids: Sequence[str] = (),
     ) -> None:
-        """Record a subject's current email and HubSpot contact ids (adds, never removes)."""
+        """Record a subject's current email and HubSpot contact ids (adds, never removes).
+
+        An erased subject stays forgotten: a late access request or a webhook
+        naming it never puts an email or a contact id back.
+        """
         now_s = ts(now)
         with self._tx() as cur:
             self._exec(
                 cur,
                 "INSERT INTO subjects (subject_id, email, updated_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (subject_id) DO UPDATE SET "
-                "email = COALESCE(excluded.email, subjects.email), "
+                "email = CASE WHEN subjects.erasure = 'erased' THEN NULL "
+                "ELSE COALESCE(excluded.email, subjects.email) END, "
                 "updated_at = excluded.updated_at",
                 (subject_id, email, now_s),
             )
@@ -872,8 +877,10 @@ class SqlLedger(ABC):
                 self._exec(
                     cur,
                     "INSERT INTO subject_contacts (subject_id, contact_id, linked_at) "
-                    "VALUES (?, ?, ?) ON CONFLICT (subject_id, contact_id) DO NOTHING",
-                    (subject_id, contact_id, now_s),
+                    "SELECT ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM subjects "
+                    "WHERE subject_id = ? AND erasure = 'erased') "
+                    "ON CONFLICT (subject_id, contact_id) DO NOTHING",
+                    (subject_id, contact_id, now_s, subject_id),
                 )
 
     def subject(self, subject_id: str) -> SubjectRecord | None:
@@ -1121,6 +1128,40 @@ class SqlLedger(ABC):
                 )
                 changed += max(cur.rowcount, 0)
         return changed
+
+    def fail_webhooks(self, keys: Sequence[str], now: datetime) -> int:
+        """Set webhook events aside as failed, payload kept, for an operator to replay."""
+        changed = 0
+        with self._tx() as cur:
+            for chunk in _chunks(keys, 500):
+                marks = ", ".join(["?"] * len(chunk))
+                self._exec(
+                    cur,
+                    "UPDATE hubspot_inbox SET state = 'failed', processed_at = ?, "
+                    "lease_owner = NULL, lease_until = NULL "
+                    f"WHERE state = 'pending' AND receipt_key IN ({marks})",
+                    (ts(now), *chunk),
+                )
+                changed += max(cur.rowcount, 0)
+        return changed
+
+    def replay_webhooks(self) -> int:
+        """Every failed webhook event back to pending; returns how many."""
+        with self._tx() as cur:
+            self._exec(
+                cur,
+                "UPDATE hubspot_inbox SET state = 'pending', processed_at = NULL "
+                "WHERE state = 'failed'",
+            )
+            return max(cur.rowcount, 0)
+
+    def webhook_states(self) -> dict[str, int]:
+        """Inbox rows by state (``pending``, ``failed``, ``done``)."""
+        with self._read() as cur:
+            rows = self._exec(
+                cur, "SELECT state, COUNT(*) FROM hubspot_inbox GROUP BY state ORDER BY state"
+            ).fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
 
     def finish_webhooks(self, keys: Sequence[str], now: datetime) -> int:
         """Mark webhook events processed and scrub their payload; returns how many changed."""

@@ -185,3 +185,32 @@ def test_a_suppression_added_without_an_erasure_is_active_and_leaves_subjects_al
     assert record is not None
     assert record.contact_ids == ("101",)
     assert record.erasure is None
+
+
+def test_failed_webhooks_keep_their_payload_until_replayed(ledger: SqlLedger) -> None:
+    ledger.store_webhooks([hook(1), hook(2)], T0, TTL)
+    ledger.claim_webhooks("w1", 10, at(1), timedelta(seconds=30))
+
+    assert ledger.fail_webhooks([hook(1)[0]], at(2)) == 1
+    assert ledger.finish_webhooks([hook(2)[0]], at(2)) == 1
+    assert ledger.webhook_states() == {"done": 1, "failed": 1}
+    assert ledger.claim_webhooks("w2", 10, at(100), timedelta(seconds=30)) == []
+    ledger.purge_receipts(T0 + TTL + TTL)  # failed rows are never purged
+    assert ledger.webhook_states() == {"failed": 1}
+
+    assert ledger.replay_webhooks() == 1
+    assert ledger.claim_webhooks("w2", 10, at(101), timedelta(seconds=30)) == [hook(1)]
+
+
+def test_an_erased_subject_is_never_given_an_email_or_contact_again(ledger: SqlLedger) -> None:
+    ledger.remember_subject("C-1", T0, email="anna@example.se", contact_ids=["101"])
+    ledger.mark_erased("C-1", [], at(1))
+
+    ledger.remember_subject("C-1", at(2), email="anna@example.se", contact_ids=["202"])
+
+    record = ledger.subject("C-1")
+    assert record is not None
+    assert record.erasure == "erased"
+    assert record.email is None
+    assert record.contact_ids == ()
+    assert ledger.subjects_for_contact("202") == []
