@@ -25,6 +25,7 @@ from connectors.hubspot.sandbox.command import sandbox_command as sandbox_comman
 from connectors.hubspot.sandbox.config import SandboxConfig
 from connectors.hubspot.sandbox.control_client import SandboxControl
 from connectors.hubspot.sandbox.server import running_sandbox
+from connectors.hubspot.scopes import missing_scopes, required_scopes
 from connectors.hubspot.signatures import V3Verifier, webhook_uri
 from connectors.hubspot.webhook_payloads import change_from_item, inbox_items
 from connectors.register.build import register_from_settings
@@ -83,6 +84,7 @@ def build_operator(
         clock=clock,
         actor=actor or default_actor(),
         pseudonym_key=key.get_secret_value().encode() if key else None,
+        daily_budget=build_budget(settings, ledger, clock).daily_usage,
     )
 
 
@@ -93,21 +95,26 @@ def _secret(value: object, variable: str, what: str) -> str:
     return str(secret)
 
 
-def build_hubspot(settings: Settings, ledger: Ledger, clock: Clock) -> HubSpotClient:
-    """The HubSpot client with its rate budget kept in the ledger."""
+def build_budget(settings: Settings, ledger: Ledger, clock: Clock) -> RateBudget:
+    """HubSpot's rate budgets as the settings give them, kept in the ledger (no token needed)."""
     hub = settings.hubspot
-    token = _secret(hub.access_token, "HUBSYNC_HUBSPOT__ACCESS_TOKEN", "[hubspot] access_token")
-    budget = RateBudget(
+    return RateBudget(
         ledger,
         clock,
         per_10s=hub.rate_limit_per_10s,
         daily=hub.daily_limit,
         search_per_s=hub.search_limit_per_s,
     )
+
+
+def build_hubspot(settings: Settings, ledger: Ledger, clock: Clock) -> HubSpotClient:
+    """The HubSpot client with its rate budget kept in the ledger."""
+    hub = settings.hubspot
+    token = _secret(hub.access_token, "HUBSYNC_HUBSPOT__ACCESS_TOKEN", "[hubspot] access_token")
     return HubSpotClient(
         base_url=hub.base_url,
         access_token=token,
-        budget=budget,
+        budget=build_budget(settings, ledger, clock),
         timeout_s=hub.timeout_seconds,
         subscriptions_api=hub.subscriptions_api,
         now=clock.now,
@@ -211,7 +218,7 @@ def build_worker(settings: Settings, *, clock: Clock | None = None) -> Worker:
 
 
 def check(settings: Settings, *, clock: Clock | None = None) -> dict[str, Any]:
-    """What ``hubsync check`` reports: ledger, HubSpot reachability, residency verdict."""
+    """What ``hubsync check`` reports: ledger, HubSpot reachability, scopes, residency verdict."""
     clock = clock or SystemClock()
     checks: dict[str, dict[str, Any]] = {"settings": {"ok": True, "detail": "valid"}}
     ledger = build_ledger(settings)
@@ -232,6 +239,11 @@ def check(settings: Settings, *, clock: Clock | None = None) -> dict[str, Any]:
         "ok": reached,
         "detail": f"reached {settings.hubspot.base_url}" if reached else verdict.reason,
     }
+    checks["scopes"] = (
+        _check_scopes(hubspot, settings.hubspot.subscriptions_api)
+        if reached
+        else {"ok": False, "detail": "not checked: HubSpot was not reached", "missing": None}
+    )
     checks["residency"] = {
         "ok": verdict.allowed,
         "detail": verdict.reason,
@@ -240,6 +252,19 @@ def check(settings: Settings, *, clock: Clock | None = None) -> dict[str, Any]:
     }
     ledger.close()
     return {"ok": all(c["ok"] for c in checks.values()), "checks": checks}
+
+
+def _check_scopes(hubspot: HubSpotClient, subscriptions_api: str) -> dict[str, Any]:
+    """The token's granted scopes against the ones hubsync needs; the missing ones by name."""
+    try:
+        granted = hubspot.granted_scopes()
+    except HubsyncError as exc:
+        return {"ok": False, "detail": f"scopes not learned: {exc}", "missing": None}
+    missing = missing_scopes(granted, subscriptions_api)
+    if missing:
+        return {"ok": False, "detail": f"missing: {', '.join(missing)}", "missing": missing}
+    needed = len(required_scopes(subscriptions_api))
+    return {"ok": True, "detail": f"all {needed} needed scopes granted", "missing": []}
 
 
 def build_readiness(settings: Settings, ledger: Ledger, clock: Clock) -> Readiness:
@@ -283,6 +308,7 @@ def build_intake(
         verify_webhook=V3Verifier(secret.encode(), webhook_uri(server.public_url)),
         read_webhooks=inbox_items,
         ready=ready or build_readiness(settings, ledger, clock),
+        daily_budget=build_budget(settings, ledger, clock).daily_usage,
         options=IntakeOptions(
             max_body_bytes=server.max_body_bytes,
             register_secret=register_secret.encode() or None,

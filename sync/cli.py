@@ -24,7 +24,7 @@ from typing import Any, TextIO
 import click
 import structlog
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from sync import access, bootstrap, logs, serve
@@ -41,6 +41,9 @@ STATES = [s.value for s in EventState]
 ORIGINS = [o.value for o in Origin]
 RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+REPLAY_BATCH = 100
+PROGRESS_THRESHOLD = 50
+"""Off a terminal, long operations of this many items or more still show a progress bar."""
 
 
 @dataclass
@@ -305,24 +308,41 @@ def events_extend(
 
 
 def _print_status(report: dict[str, Any]) -> None:
-    table = Table(title="events by state")
-    table.add_column("state")
-    table.add_column("count", justify="right")
-    for name, count in report["by_state"].items():
-        table.add_row(name, str(count))
     console = _console()
+    kinds = sorted(report["by_kind"])
+    table = Table(title="events by state and kind")
+    table.add_column("state")
+    for kind in kinds:
+        table.add_column(kind, justify="right")
+    table.add_column("all", justify="right")
+    for name, count in report["by_state"].items():
+        by_kind = [str(report["by_kind"][k].get(name, 0)) for k in kinds]
+        table.add_row(name, *by_kind, str(count))
     console.print(table)
     age = report["oldest_ready_age_s"]
     console.print(f"oldest ready event: {'-' if age is None else f'{age:.0f} s'}")
     console.print(f"due within 7 days: {report['due_within_7_days']}")
     console.print(f"overdue: {report['overdue']}")
+    console.print(f"failed: {report['failed']}")
+    budget = report["hubspot_daily_budget"]
+    if budget is not None:
+        console.print(
+            f"HubSpot daily budget: {budget['used']} of {budget['limit']} calls "
+            f"({budget['ratio']:.1%})"
+        )
+    counters = Table(title="counted by every process")
+    counters.add_column("counter")
+    counters.add_column("total", justify="right")
+    for name, total in report["counters"].items():
+        counters.add_row(name, str(total))
+    console.print(counters)
 
 
 @cli.command()
 @json_option
 @pass_state
 def status(state: CliState, as_json: bool) -> None:
-    """Counts by state, oldest ready age, deadlines due soon and overdue."""
+    """Events by state and kind, deadlines, oldest ready age, counters, HubSpot's daily budget."""
     report = state.operator().status().as_dict()
     _emit(state, as_json, report, lambda: _print_status(report))
 
@@ -350,6 +370,23 @@ def failed_list(
         as_json,
         {"events": [e.public() for e in found]},
         lambda: _console().print(_events_table(found, f"{len(found)} failed events")),
+    )
+
+
+def _progress(total: int, as_json: bool) -> Progress:
+    """A progress bar on stderr: on a terminal, or off one for PROGRESS_THRESHOLD items or more.
+
+    Never with ``--json`` (scripts read that output), and never on stdout.
+    """
+    err = Console(stderr=True)
+    shown = not as_json and total > 0 and (err.is_terminal or total >= PROGRESS_THRESHOLD)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not shown,
     )
 
 
@@ -390,10 +427,10 @@ def replay(
         replayed = chosen
     else:
         replayed = []
-        with Progress(console=Console(stderr=True), disable=as_json or len(chosen) < 50) as bar:
+        with _progress(len(chosen), as_json) as bar:
             task = bar.add_task("replaying", total=len(chosen))
-            for start in range(0, len(chosen), 100):
-                batch = chosen[start : start + 100]
+            for start in range(0, len(chosen), REPLAY_BATCH):
+                batch = chosen[start : start + REPLAY_BATCH]
                 replayed.extend(operator.replay(batch))
                 bar.advance(task, len(batch))
         for event in replayed:
@@ -637,7 +674,7 @@ def _serve(settings: Settings, worker: Any, stop: threading.Event) -> None:
 @json_option
 @pass_state
 def check(state: CliState, as_json: bool) -> None:
-    """Validate the settings, reach HubSpot and give the data-residency verdict."""
+    """Validate the settings, reach HubSpot, name missing scopes, give the residency verdict."""
     state.json = as_json
     settings = state.settings()
     report = bootstrap.check(settings)

@@ -15,7 +15,6 @@ from typing import Any
 from sync.access import EXPORTED, AccessExporter, Progress
 from sync.audit import AuditAction, AuditEntry, AuditRow, Pseudonymizer, VerifyResult
 from sync.errors import ConfigurationError, EventNotFound, InvalidEvent, InvalidTransition
-from sync.ledger.sql import StatusReport
 from sync.logs import EMAIL_PATTERN
 from sync.model import (
     Direction,
@@ -30,6 +29,7 @@ from sync.model import (
     SubmitResult,
 )
 from sync.ports import Clock, Ledger
+from sync.status import DailyBudgetReader, OperatorReport, read_report
 from sync.validation import problems
 
 SYSTEM = "hubsync"
@@ -41,12 +41,15 @@ class Operator:
 
     The pseudonymizer is built on first need, so reading commands work
     without the audit key while writing ones refuse clearly without it.
+    ``daily_budget`` reads HubSpot's daily budget for ``status`` (wired by
+    ``sync.bootstrap``; without it the report leaves the budget out).
     """
 
     ledger: Ledger
     clock: Clock
     actor: str
     pseudonym_key: bytes | None = None
+    daily_budget: DailyBudgetReader | None = None
     _pseudonymizer: Pseudonymizer | None = None
 
     @property
@@ -217,9 +220,9 @@ class Operator:
             state=state, kind=kind, subject_id=subject_id, since=since, limit=limit
         )
 
-    def status(self) -> StatusReport:
-        """Counts by state and kind, deadlines, oldest ready age."""
-        return self.ledger.status(self.clock.now())
+    def status(self) -> OperatorReport:
+        """Counts by state and kind, deadlines, oldest ready age, shared counters, daily budget."""
+        return read_report(self.ledger, self.clock.now(), self.daily_budget)
 
     def verify_audit(self) -> VerifyResult:
         """Check the audit chain."""
