@@ -170,3 +170,22 @@ class Pseudonymizer:
 
 AuditBuilder = Callable[[StoredEvent], AuditEntry]
 """Builds the audit row of an operator action on one event, inside its transaction."""
+
+
+def submitted_entry(
+    event: StoredEvent, *, actor: str, at: datetime, pseudonymizer: Pseudonymizer
+) -> AuditEntry:
+    """The audit row of an event taken into the ledger (intake, register outbox)."""
+    return AuditEntry(
+        at=at,
+        actor=actor,
+        action=AuditAction.EVENT_SUBMITTED,
+        direction=event.direction.value,
+        system="hubsync",
+        subject_pseudonym=pseudonymizer.subject(event.subject_id),
+        kind=event.kind.value,
+        event_id=event.event_id,
+        outcome=event.state.value,
+        field_names=event.field_names,
+        attempt=event.attempts,
+    )

@@ -38,7 +38,7 @@ from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sync import signing
-from sync.audit import AuditAction, AuditEntry, Pseudonymizer
+from sync.audit import AuditEntry, Pseudonymizer, submitted_entry
 from sync.envelope_json import envelopes_from_json
 from sync.errors import HubsyncError
 from sync.intake_openapi import openapi_document
@@ -228,19 +228,7 @@ class Intake:
         assert pseudonymizer is not None
 
         def build(event: StoredEvent) -> AuditEntry:
-            return AuditEntry(
-                at=now,
-                actor=REGISTER_ACTOR,
-                action=AuditAction.EVENT_SUBMITTED,
-                direction=event.direction.value,
-                system="hubsync",
-                subject_pseudonym=pseudonymizer.subject(event.subject_id),
-                kind=event.kind.value,
-                event_id=event.event_id,
-                outcome=event.state.value,
-                field_names=event.field_names,
-                attempt=event.attempts,
-            )
+            return submitted_entry(event, actor=REGISTER_ACTOR, at=now, pseudonymizer=pseudonymizer)
 
         return build
 

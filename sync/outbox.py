@@ -15,7 +15,7 @@ from datetime import datetime
 
 import structlog
 
-from sync.audit import AuditAction, AuditEntry, Pseudonymizer
+from sync.audit import AuditEntry, Pseudonymizer, submitted_entry
 from sync.model import Direction, NewEvent, Origin, StoredEvent
 from sync.ports import Clock, Ledger, Register
 
@@ -64,18 +64,6 @@ class RegisterOutbox:
         pseudonymizer = self._pseudonymizer
 
         def build(event: StoredEvent) -> AuditEntry:
-            return AuditEntry(
-                at=now,
-                actor=OUTBOX_ACTOR,
-                action=AuditAction.EVENT_SUBMITTED,
-                direction=event.direction.value,
-                system="hubsync",
-                subject_pseudonym=pseudonymizer.subject(event.subject_id),
-                kind=event.kind.value,
-                event_id=event.event_id,
-                outcome=event.state.value,
-                field_names=event.field_names,
-                attempt=event.attempts,
-            )
+            return submitted_entry(event, actor=OUTBOX_ACTOR, at=now, pseudonymizer=pseudonymizer)
 
         return build

@@ -1131,19 +1131,7 @@ class SqlLedger(ABC):
 
     def fail_webhooks(self, keys: Sequence[str], now: datetime) -> int:
         """Set webhook events aside as failed, payload kept, for an operator to replay."""
-        changed = 0
-        with self._tx() as cur:
-            for chunk in _chunks(keys, 500):
-                marks = ", ".join(["?"] * len(chunk))
-                self._exec(
-                    cur,
-                    "UPDATE hubspot_inbox SET state = 'failed', processed_at = ?, "
-                    "lease_owner = NULL, lease_until = NULL "
-                    f"WHERE state = 'pending' AND receipt_key IN ({marks})",
-                    (ts(now), *chunk),
-                )
-                changed += max(cur.rowcount, 0)
-        return changed
+        return self._end_webhooks(keys, "state = 'failed'", now)
 
     def replay_webhooks(self) -> int:
         """Every failed webhook event back to pending; returns how many."""
@@ -1165,13 +1153,17 @@ class SqlLedger(ABC):
 
     def finish_webhooks(self, keys: Sequence[str], now: datetime) -> int:
         """Mark webhook events processed and scrub their payload; returns how many changed."""
+        return self._end_webhooks(keys, "state = 'done', payload = NULL", now)
+
+    def _end_webhooks(self, keys: Sequence[str], assignments: str, now: datetime) -> int:
+        """End the pending (leased) inbox rows named by ``keys`` with ``assignments``."""
         changed = 0
         with self._tx() as cur:
             for chunk in _chunks(keys, 500):
                 marks = ", ".join(["?"] * len(chunk))
                 self._exec(
                     cur,
-                    "UPDATE hubspot_inbox SET state = 'done', payload = NULL, processed_at = ?, "
+                    f"UPDATE hubspot_inbox SET {assignments}, processed_at = ?, "
                     "lease_owner = NULL, lease_until = NULL "
                     f"WHERE state = 'pending' AND receipt_key IN ({marks})",
                     (ts(now), *chunk),
