@@ -50,6 +50,7 @@ log = structlog.get_logger("hubsync.worker")
 
 RESIDENCY_RETRY = timedelta(minutes=1)
 NOT_YET_HANDLED_RETRY = timedelta(minutes=5)
+STEP_PAUSE = timedelta(seconds=30)
 
 
 def worker_id() -> str:
@@ -117,6 +118,7 @@ class Worker:
         self._last_maintenance: datetime | None = None
         self._register = register
         self._steps = tuple(steps)
+        self._step_paused_until: dict[int, datetime] = {}
 
     def close(self) -> None:
         """Release the ledger's and the register's connections."""
@@ -162,7 +164,7 @@ class Worker:
 
         Returns how many items it handled (webhook events, outbox entries, events).
         """
-        handled = sum(self._run_step(step) for step in self._steps)
+        handled = sum(self._run_step(i, step) for i, step in enumerate(self._steps))
         now = self._clock.now()
         events = self._ledger.claim(self.owner, self._batch_size, now, self._lease)
         if not events:
@@ -193,14 +195,22 @@ class Worker:
             log.warning("lease_lost", seq=seq, worker=self.owner)
         return handled + len(events)
 
-    def _run_step(self, step: Callable[[], int]) -> int:
-        """One step of the round; a failure is logged and the round goes on."""
+    def _run_step(self, index: int, step: Callable[[], int]) -> int:
+        """One step of the round; a failure is logged, the step rests a while, the round goes on.
+
+        The rest keeps a broken register (say) from filling the log every second.
+        """
+        now = self._clock.now()
+        paused_until = self._step_paused_until.get(index)
+        if paused_until is not None and now < paused_until:
+            return 0
         try:
             return step()
         except SyncError as exc:
             log.warning("worker_step_failed", step=_name(step), code=exc.code)
         except HubsyncError as exc:
             log.error("worker_step_failed", step=_name(step), error=type(exc).__name__)
+        self._step_paused_until[index] = now + STEP_PAUSE
         return 0
 
     def _to_register(
