@@ -56,7 +56,7 @@ class DailyBudget:
     @property
     def ratio(self) -> float:
         """``used`` as a share of the limit, 0 to 1."""
-        return round(min(1.0, self.used / self.limit), 4) if self.limit > 0 else 0.0
+        return round(min(1.0, self.used / self.limit), 6) if self.limit > 0 else 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form."""
