@@ -3,7 +3,8 @@
 Each counter is caused for real where it can be: a 429 from the sandbox
 with a tiny rate limit, a bad signature posted to the served intake. The
 two counters ``sync.inbound`` increments (resurrections blocked, echoes
-dropped) are added with ``ledger.add_counts`` here, as that module does.
+dropped) are added with ``ledger.add_counts`` here, as that module does;
+tests/e2e/test_observed_counters.py causes them for real.
 """
 
 from __future__ import annotations
