@@ -228,7 +228,9 @@ class HubSpotInbound:
     def _property_change(self, change: HubSpotChange, work: _Round) -> None:
         name, contact_id = change.property_name, change.object_id
         if name is None or contact_id is None:
-            raise PermanentError("a propertyChange without a property or object id", code="bad")
+            raise PermanentError(
+                "a propertyChange without a property or object id", code="webhook_incomplete"
+            )
         if self._is_echo(change):
             work.count(Counter.ECHOES)
             log.debug("webhook_echo_dropped", receipt_key=change.receipt_key, property=name)
@@ -310,10 +312,13 @@ class HubSpotInbound:
             return
         for subject in subjects:
             record = self._ledger.subject(subject)
-            suppress = [
-                ("contact", self._pseudonymizer.contact(c))
-                for c in (record.contact_ids if record else (contact_id,))
-            ]
+            if record is not None and record.erasure is not None:
+                # The register's own erasure of this subject is under way: this
+                # deletion is its echo, and the register needs no erasure back.
+                work.count(Counter.ECHOES)
+                continue
+            contacts = {contact_id, *(record.contact_ids if record else ())}
+            suppress = [("contact", self._pseudonymizer.contact(c)) for c in sorted(contacts)]
             if record is not None and record.email:
                 suppress.append(("email", self._pseudonymizer.email(record.email)))
             new = _event(change, subject, EventKind.ERASURE)

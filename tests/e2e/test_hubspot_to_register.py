@@ -252,3 +252,18 @@ def test_a_contact_hubsync_never_linked_finds_its_subject_in_the_register_by_ema
     loop.settle()
 
     assert loop.customer("C-9")["phone"] == "+46 8 123"
+
+
+def test_a_gdpr_delete_while_the_registers_own_erasure_is_under_way_is_not_sent_back(
+    loop: Loop,
+) -> None:
+    contact = loop.link("C-1", "anna@example.se", first_name="Anna")
+    loop.submit("erasure", "C-1", "erase-1")  # waiting in the ledger, not yet applied
+    loop.act("gdpr_delete", contact_id=contact)
+
+    loop.settle()
+
+    assert loop.operator.event("erase-1").state is EventState.DONE
+    assert not loop.register_events()
+    assert loop.customer("C-1")["email"] == "anna@example.se"  # the register erases on its own
+    assert loop.register.list_notices() == []
