@@ -186,16 +186,6 @@ class HubSpotInbound:
         self._ledger.fail_webhooks(failed, now)
         return len(finished) + len(failed)
 
-    def run_until_idle(self, max_rounds: int = 1000) -> int:
-        """Rounds until the inbox has nothing ready (tests, ``--once``)."""
-        total = 0
-        for _ in range(max_rounds):
-            handled = self.run_once()
-            if handled == 0:
-                break
-            total += handled
-        return total
-
     # -- dispatch -----------------------------------------------------------
 
     def _handle(self, change: HubSpotChange, work: _Round) -> None:
