@@ -453,11 +453,12 @@ class HubSpotInbound:
             direction=direction.value,
             system=system,
             subject_pseudonym=self._pseudonymizer.subject(subject) if subject else None,
-            kind=change.subscription_type,
+            kind=None,  # event kinds are the rights' vocabulary; this is HubSpot's event
             event_id=change.receipt_key,
             outcome=outcome,
             field_names=tuple(field_names),
             data_categories=self._fields.categories(field_names) if field_names else (),
+            detail=change.subscription_type,
         )
 
 

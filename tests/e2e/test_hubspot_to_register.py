@@ -119,7 +119,12 @@ def test_an_archive_in_hubspot_is_a_notice_to_the_register_not_an_erasure(loop: 
     assert notice.kind is NoticeKind.CONTACT_ARCHIVED
     assert notice.subject_ids == ("C-1",)
     assert notice.contact_ids == (contact,)
-    assert len(loop.audit("contact_archived_noticed")) == 1
+    [row] = loop.audit("contact_archived_noticed")
+    assert (row.entry.kind, row.entry.detail, row.entry.outcome) == (
+        None,
+        "contact.deletion",
+        "notified",
+    )
 
 
 def test_a_merge_rekeys_the_subject_and_two_subjects_on_one_contact_raise_a_conflict(
