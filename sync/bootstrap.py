@@ -413,8 +413,12 @@ def _keep_running(
         f"  {env} hubsync events list\n"
         f"  {env} hubsync audit verify\n"
         f"  curl -s -X POST {sandbox_url}/_sandbox/actions/unsubscribe "
-        "-H 'content-type: application/json' -d '{\"email\": \"hana.notreal@example.org\"}'\n"
+        "-H 'content-type: application/json' -d '{\"email\": \"hana.notreal@example.org\"}'\n",
+        soft_wrap=True,  # commands to copy stay on one line
+        highlight=False,
+        markup=False,
     )
+    console.file.flush()  # a pipe buffers: whoever reads it needs the URLs now
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), name="worker", daemon=True)
     thread.start()

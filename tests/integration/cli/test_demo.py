@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import queue
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
+
+import requests
 
 HUBSYNC = str(Path(sys.executable).with_name("hubsync"))
 
@@ -30,3 +35,35 @@ def test_the_demo_plays_every_right_both_ways_and_every_check_holds(tmp_path: Pa
     assert list(tmp_path.iterdir()) == []
     # The people are fictional, and their addresses never reach the logs.
     assert "@example.org" not in done.stderr
+
+
+def test_the_demo_can_be_left_running_with_its_urls_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUBSYNC_")}
+    lines: queue.Queue[str] = queue.Queue()
+    with subprocess.Popen(
+        [HUBSYNC, "demo", "--keep-running"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as proc:
+        reader = threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout or ()])
+        reader.start()
+        try:
+            intake = None
+            line = ""
+            while "hubsync status" not in line:  # the last of what it prints before it waits
+                line = lines.get(timeout=120)
+                if line.strip().startswith("intake"):
+                    intake = line.split()[1]
+            assert intake is not None, "the demo printed no intake URL"
+            assert requests.get(f"{intake}/healthz", timeout=5).status_code == 200
+            metrics = requests.get(f"{intake}/metrics", timeout=5).text
+            assert "hubsync_resurrections_blocked_total 1.0" in metrics
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+            reader.join(10)  # it ends at the end of the output
+    assert proc.returncode == 0
+    assert "stopping" in "".join(lines.queue)
