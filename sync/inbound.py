@@ -34,9 +34,9 @@ same again after restart and the ledger drops the duplicates.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -61,6 +61,7 @@ from sync.ports import Clock, Fields, HubSpot, Ledger, Register
 log = structlog.get_logger("hubsync.inbound")
 
 OPT_OUT_PROPERTY = "hs_email_optout"
+PROPERTY_CHANGE = "contact.propertyChange"
 ECHO_SOURCES = frozenset({"INTEGRATION", "API"})
 
 ParseChange = Callable[[dict[str, Any]], HubSpotChange]
@@ -81,9 +82,18 @@ class _Round:
     audit: list[AuditEntry] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     opt_outs: list[tuple[HubSpotChange, SubjectId, str | None]] = field(default_factory=list)
+    # Read once for the whole batch: the subject map of its contacts, and which
+    # of its property values hubsync wrote itself.
+    subjects: dict[str, list[SubjectId]] = field(default_factory=dict)
+    echoes: set[tuple[str, str, str]] = field(default_factory=set)
 
     def count(self, name: str) -> None:
         self.counts[name] = self.counts.get(name, 0) + 1
+
+    def forget(self, contact_ids: Iterable[str]) -> None:
+        """Drop what was read of these contacts' subjects: the map changed under it."""
+        for contact_id in contact_ids:
+            self.subjects.pop(contact_id, None)
 
     def opt_out_events(self) -> list[NewEvent]:
         """The opt-outs seen, one per subject and subscription.
@@ -149,16 +159,17 @@ class HubSpotInbound:
         items = self._ledger.claim_webhooks(self._owner, self._batch_size, now, self._lease)
         if not items:
             return 0
-        work = _Round()
         finished: list[str] = []
         failed: list[str] = []
+        changes: list[tuple[str, HubSpotChange]] = []
         for key, item in items:
             try:
-                change = self._parse(item)
+                changes.append((key, self._parse(item)))
             except ValueError as exc:
                 log.error("webhook_unreadable", receipt_key=key, error=str(exc))
                 finished.append(key)
-                continue
+        work = self._prefetch([change for _, change in changes], now)
+        for key, change in changes:
             try:
                 self._handle(change, work)
             except RetryableError as exc:
@@ -186,11 +197,27 @@ class HubSpotInbound:
         self._ledger.fail_webhooks(failed, now)
         return len(finished) + len(failed)
 
+    def _prefetch(self, changes: Sequence[HubSpotChange], now: datetime) -> _Round:
+        """A round with what its property changes will look up, read in two queries."""
+        work = _Round()
+        edits = [
+            (c.object_id, c.property_name, c.property_value or "")
+            for c in changes
+            if c.subscription_type == PROPERTY_CHANGE and c.object_id and c.property_name
+        ]
+        if edits:
+            contacts = [contact for contact, _, _ in edits]
+            found = self._ledger.subjects_for_contacts(contacts)
+            work.subjects = {contact: found.get(contact, []) for contact in contacts}
+            marks = [(c, p, self._pseudonymizer.value(p, v)) for c, p, v in edits]
+            work.echoes = self._ledger.written_recently(marks, now)
+        return work
+
     # -- dispatch -----------------------------------------------------------
 
     def _handle(self, change: HubSpotChange, work: _Round) -> None:
         kind = change.subscription_type
-        if kind == "contact.propertyChange":
+        if kind == PROPERTY_CHANGE:
             self._property_change(change, work)
         elif kind == "contact.privacyDeletion":
             self._privacy_deletion(change, work)
@@ -205,15 +232,13 @@ class HubSpotInbound:
 
     # -- property changes ------------------------------------------------------
 
-    def _is_echo(self, change: HubSpotChange) -> bool:
+    def _is_echo(self, change: HubSpotChange, work: _Round) -> bool:
         if self._app_id is not None and change.source_id == self._app_id:
             return change.change_source is None or change.change_source in ECHO_SOURCES
         if change.object_id is None or change.property_name is None:
             return False
         digest = self._pseudonymizer.value(change.property_name, change.property_value or "")
-        return self._ledger.wrote_recently(
-            change.object_id, change.property_name, digest, self._clock.now()
-        )
+        return (change.object_id, change.property_name, digest) in work.echoes
 
     def _property_change(self, change: HubSpotChange, work: _Round) -> None:
         name, contact_id = change.property_name, change.object_id
@@ -221,7 +246,7 @@ class HubSpotInbound:
             raise PermanentError(
                 "a propertyChange without a property or object id", code="webhook_incomplete"
             )
-        if self._is_echo(change):
+        if self._is_echo(change, work):
             work.count(Counter.ECHOES)
             log.debug("webhook_echo_dropped", receipt_key=change.receipt_key, property=name)
             return
@@ -235,7 +260,7 @@ class HubSpotInbound:
         mapping = self._fields.by_property(name)
         if mapping is None:
             return  # a property the mapping does not carry: nothing for the register
-        subjects = self._subjects(contact_id, email=value if name == "email" else None)
+        subjects = self._subjects(contact_id, work, email=value if name == "email" else None)
         if not subjects:
             log.info("hubspot_change_unlinked", receipt_key=change.receipt_key, property=name)
             return
@@ -258,7 +283,7 @@ class HubSpotInbound:
             log.info("hubspot_opt_in_not_propagated", receipt_key=change.receipt_key)
             return
         subscription = name[len(OPT_OUT_PROPERTY) + 1 :] if name != OPT_OUT_PROPERTY else None
-        for subject in self._subjects(contact_id):
+        for subject in self._subjects(contact_id, work):
             work.opt_outs.append((change, subject, subscription))
 
     def _revert(
@@ -318,6 +343,7 @@ class HubSpotInbound:
                 [NewEvent(new, Origin.HUBSPOT, Direction.TO_REGISTER)], self._clock.now()
             )
             self._ledger.mark_erased(subject, suppress, self._clock.now())
+            work.forget(contacts)  # the subject map no longer holds them
             work.audit.append(self._entry("hubspot_erasure_seen", change, subject, "queued"))
 
     def _archived(self, change: HubSpotChange, work: _Round) -> None:
@@ -344,6 +370,7 @@ class HubSpotInbound:
         new_id = _require(new_id, "newObjectId")
         old_ids = [i for i in (change.primary_id, *change.merged_ids) if i]
         subjects = self._ledger.rekey_contact(old_ids, new_id, self._clock.now())
+        work.forget([*old_ids, new_id])
         for subject in subjects:
             work.audit.append(self._entry("contact_rekeyed", change, subject, "rekeyed"))
         if len(subjects) > 1:
@@ -373,6 +400,7 @@ class HubSpotInbound:
         if email and self._suppressed_email(email):
             self._erase_again(contact.id, change, work)
         elif email:
+            work.forget([contact.id])
             self._link_by_email(contact.id, email)
 
     def _suppressed_email(self, email: str) -> bool:
@@ -409,15 +437,21 @@ class HubSpotInbound:
 
     # -- helpers -----------------------------------------------------------------
 
-    def _subjects(self, contact_id: str, *, email: str | None = None) -> list[SubjectId]:
+    def _subjects(
+        self, contact_id: str, work: _Round, *, email: str | None = None
+    ) -> list[SubjectId]:
         """Register subjects of a contact: the subject map, else the contact's email."""
-        subjects = self._ledger.subjects_for_contact(contact_id)
+        subjects = work.subjects.get(contact_id)
+        if subjects is None:
+            subjects = self._ledger.subjects_for_contact(contact_id)
         if subjects:
             return subjects
         if email is None:
             contact = self._hubspot.get_contact(contact_id, properties=["email"])
             email = contact.properties.get("email") if contact else None
-        return self._link_by_email(contact_id, email) if email else []
+        subjects = self._link_by_email(contact_id, email) if email else []
+        work.subjects[contact_id] = subjects
+        return subjects
 
     def _link_by_email(self, contact_id: str, email: str) -> list[SubjectId]:
         """Subjects known by this address (the ledger's, else the register's), now linked."""

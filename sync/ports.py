@@ -169,6 +169,10 @@ class Ledger(Protocol):
         """Subjects mapped to a contact id."""
         ...
 
+    def subjects_for_contacts(self, contact_ids: Sequence[str]) -> dict[str, list[SubjectId]]:
+        """Subjects mapped to each contact id, in one read."""
+        ...
+
     def rekey_contact(self, old_ids: Sequence[str], new_id: str, now: datetime) -> list[SubjectId]:
         """Re-key the subject map after a merge."""
         ...
@@ -243,6 +247,12 @@ class Ledger(Protocol):
 
     def wrote_recently(self, contact_id: str, prop: str, digest: str, now: datetime) -> bool:
         """Whether hubsync wrote this value to this property within its window."""
+        ...
+
+    def written_recently(
+        self, marks: Sequence[tuple[str, str, str]], now: datetime
+    ) -> set[tuple[str, str, str]]:
+        """Which of these writes hubsync made within their window, in one read."""
         ...
 
     def add_counts(self, counts: dict[str, int], now: datetime) -> None:

@@ -908,13 +908,23 @@ class SqlLedger(ABC):
 
     def subjects_for_contact(self, contact_id: str) -> list[SubjectId]:
         """Register subjects mapped to a HubSpot contact id."""
+        return self.subjects_for_contacts([contact_id]).get(contact_id, [])
+
+    def subjects_for_contacts(self, contact_ids: Sequence[str]) -> dict[str, list[SubjectId]]:
+        """Register subjects mapped to each contact id, in one read (unmapped ids left out)."""
+        found: dict[str, list[SubjectId]] = {}
         with self._read() as cur:
-            rows = self._exec(
-                cur,
-                "SELECT subject_id FROM subject_contacts WHERE contact_id = ? ORDER BY subject_id",
-                (contact_id,),
-            ).fetchall()
-        return [SubjectId(r[0]) for r in rows]
+            for chunk in _chunks(sorted(set(contact_ids)), 500):
+                marks = ", ".join("?" for _ in chunk)
+                rows = self._exec(
+                    cur,
+                    "SELECT contact_id, subject_id FROM subject_contacts "
+                    f"WHERE contact_id IN ({marks}) ORDER BY contact_id, subject_id",
+                    chunk,
+                ).fetchall()
+                for contact_id, subject_id in rows:
+                    found.setdefault(contact_id, []).append(SubjectId(subject_id))
+        return found
 
     def rekey_contact(self, old_ids: Sequence[str], new_id: str, now: datetime) -> list[SubjectId]:
         """After a merge: every subject mapped to one of ``old_ids`` now maps to ``new_id``."""
@@ -1194,14 +1204,26 @@ class SqlLedger(ABC):
 
     def wrote_recently(self, contact_id: str, prop: str, digest: str, now: datetime) -> bool:
         """Whether hubsync wrote this value digest to this property, within its window."""
+        mark = (contact_id, prop, digest)
+        return mark in self.written_recently([mark], now)
+
+    def written_recently(
+        self, marks: Sequence[tuple[str, str, str]], now: datetime
+    ) -> set[tuple[str, str, str]]:
+        """Which of these (contact id, property, value digest) hubsync wrote, in one read."""
+        wanted = set(marks)
+        found: set[tuple[str, str, str]] = set()
         with self._read() as cur:
-            row = self._exec(
-                cur,
-                "SELECT 1 FROM echo_marks WHERE contact_id = ? AND property = ? "
-                "AND value_digest = ? AND expires_at > ?",
-                (contact_id, prop, digest, ts(now)),
-            ).fetchone()
-        return row is not None
+            for chunk in _chunks(sorted({c for c, _, _ in wanted}), 500):
+                in_marks = ", ".join("?" for _ in chunk)
+                rows = self._exec(
+                    cur,
+                    "SELECT contact_id, property, value_digest FROM echo_marks "
+                    f"WHERE contact_id IN ({in_marks}) AND expires_at > ?",
+                    (*chunk, ts(now)),
+                ).fetchall()
+                found.update(m for r in rows if (m := (r[0], r[1], r[2])) in wanted)
+        return found
 
     # -- counters ------------------------------------------------------------
 

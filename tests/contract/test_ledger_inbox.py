@@ -214,3 +214,25 @@ def test_an_erased_subject_is_never_given_an_email_or_contact_again(ledger: SqlL
     assert record.email is None
     assert record.contact_ids == ()
     assert ledger.subjects_for_contact("202") == []
+
+
+def test_a_batch_of_contacts_reads_their_subjects_in_one_call(ledger: SqlLedger) -> None:
+    ledger.remember_subject("C-1", T0, contact_ids=["101", "102"])
+    ledger.remember_subject("C-2", T0, contact_ids=["102"])
+
+    assert ledger.subjects_for_contacts(["101", "102", "103", "101"]) == {
+        "101": ["C-1"],
+        "102": ["C-1", "C-2"],
+    }
+    assert ledger.subjects_for_contacts([]) == {}
+
+
+def test_a_batch_of_values_reads_which_hubsync_wrote_in_one_call(ledger: SqlLedger) -> None:
+    ledger.remember_writes([("101", "firstname", "d1"), ("102", "lastname", "d2")], T0, TTL)
+    asked = [("101", "firstname", "d1"), ("101", "firstname", "other"), ("102", "lastname", "d2")]
+
+    assert ledger.written_recently(asked, at(1)) == {
+        ("101", "firstname", "d1"),
+        ("102", "lastname", "d2"),
+    }
+    assert ledger.written_recently(asked, T0 + TTL) == set()
