@@ -1,0 +1,72 @@
+"""The register's outbox into the ledger: stored first, acknowledged after, never twice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from connectors.register.sql import SqlRegister
+from sync.audit import Pseudonymizer
+from sync.clock import FixedClock
+from sync.ledger.sql import SqlLedger
+from sync.model import Direction, EventKind, NewEvent, Origin
+from sync.outbox import RegisterOutbox
+from tests.conftest import T0
+from tests.integration.register.events import register_side
+
+KEY = Pseudonymizer(b"outbox-test-pseudonym-key")
+
+
+def test_outbox_entries_are_stored_once_and_acknowledged_even_after_a_crash_between(
+    ledger: SqlLedger, tmp_path: Path
+) -> None:
+    register = SqlRegister(f"sqlite:///{tmp_path / 'register.db'}", now=FixedClock(T0).now)
+    register.create_schema()
+    register.add_customer("C-1", email="anna@example.se", first_name="Anna")
+    register.record_change(
+        register_side("r-1", EventKind.RECTIFICATION, "C-1", changes={"first_name": "Annika"})
+    )
+    register.record_change(register_side("r-2", EventKind.MARKETING_OPT_OUT, "C-1"))
+    outbox = RegisterOutbox(
+        register=register, ledger=ledger, pseudonymizer=KEY, clock=FixedClock(T0)
+    )
+
+    # A first run stored the entries and died before it acknowledged them.
+    polled = register.poll_outbox(10)
+    ledger.submit([NewEvent(e, Origin.REGISTER, Direction.TO_HUBSPOT) for _, e in polled], T0)
+
+    assert outbox.run_once() == 2
+    assert outbox.run_once() == 0  # acknowledged now
+    stored = ledger.list_events(limit=None)
+    assert [(e.event_id, e.origin, e.direction) for e in stored] == [
+        ("r-1", Origin.REGISTER, Direction.TO_HUBSPOT),
+        ("r-2", Origin.REGISTER, Direction.TO_HUBSPOT),
+    ]
+    assert stored[0].envelope().changes == {"first_name": "Annika"}
+    register.close()
+
+
+def test_a_register_row_that_is_not_an_event_is_left_unacknowledged_and_the_rest_flow(
+    ledger: SqlLedger, tmp_path: Path
+) -> None:
+    register = SqlRegister(f"sqlite:///{tmp_path / 'register.db'}", now=FixedClock(T0).now)
+    register.create_schema()
+    register.add_customer("C-1", email="anna@example.se")
+    with register.db.transaction() as cur:
+        cur.execute(
+            "INSERT INTO dsr_outbox (event_id, kind, subject_id, payload, created_at) "
+            "VALUES ('bad-1', 'no_such_right', 'C-1', '{}', ?)",
+            (register.db.time_param(T0),),
+        )
+    register.record_change(register_side("r-1", EventKind.MARKETING_OPT_OUT, "C-1"))
+    outbox = RegisterOutbox(
+        register=register, ledger=ledger, pseudonymizer=KEY, clock=FixedClock(T0)
+    )
+
+    assert outbox.run_once() == 1
+    assert [e.event_id for e in ledger.list_events(limit=None)] == ["r-1"]
+    with register.db.transaction() as cur:
+        waiting = cur.execute(
+            "SELECT event_id FROM dsr_outbox WHERE acknowledged_at IS NULL"
+        ).fetchall()
+    assert [w[0] for w in waiting] == ["bad-1"]
+    register.close()
