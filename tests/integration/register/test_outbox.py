@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from connectors.register.sql import SqlRegister
 from sync.audit import Pseudonymizer
@@ -16,19 +19,28 @@ from tests.integration.register.events import register_side
 KEY = Pseudonymizer(b"outbox-test-pseudonym-key")
 
 
+@pytest.fixture
+def register(tmp_path: Path) -> Iterator[SqlRegister]:
+    """The demo kind of register (SQLite), with Anna (C-1) in it."""
+    sql = SqlRegister(f"sqlite:///{tmp_path / 'register.db'}", now=FixedClock(T0).now)
+    sql.create_schema()
+    sql.add_customer("C-1", email="anna@example.se", first_name="Anna")
+    yield sql
+    sql.close()
+
+
+def outbox_of(register: SqlRegister, ledger: SqlLedger) -> RegisterOutbox:
+    return RegisterOutbox(register=register, ledger=ledger, pseudonymizer=KEY, clock=FixedClock(T0))
+
+
 def test_outbox_entries_are_stored_once_and_acknowledged_even_after_a_crash_between(
-    ledger: SqlLedger, tmp_path: Path
+    ledger: SqlLedger, register: SqlRegister
 ) -> None:
-    register = SqlRegister(f"sqlite:///{tmp_path / 'register.db'}", now=FixedClock(T0).now)
-    register.create_schema()
-    register.add_customer("C-1", email="anna@example.se", first_name="Anna")
     register.record_change(
         register_side("r-1", EventKind.RECTIFICATION, "C-1", changes={"first_name": "Annika"})
     )
     register.record_change(register_side("r-2", EventKind.MARKETING_OPT_OUT, "C-1"))
-    outbox = RegisterOutbox(
-        register=register, ledger=ledger, pseudonymizer=KEY, clock=FixedClock(T0)
-    )
+    outbox = outbox_of(register, ledger)
 
     # A first run stored the entries and died before it acknowledged them.
     polled = register.poll_outbox(10)
@@ -42,15 +54,11 @@ def test_outbox_entries_are_stored_once_and_acknowledged_even_after_a_crash_betw
         ("r-2", Origin.REGISTER, Direction.TO_HUBSPOT),
     ]
     assert stored[0].envelope().changes == {"first_name": "Annika"}
-    register.close()
 
 
 def test_a_register_row_that_is_not_an_event_is_left_unacknowledged_and_the_rest_flow(
-    ledger: SqlLedger, tmp_path: Path
+    ledger: SqlLedger, register: SqlRegister
 ) -> None:
-    register = SqlRegister(f"sqlite:///{tmp_path / 'register.db'}", now=FixedClock(T0).now)
-    register.create_schema()
-    register.add_customer("C-1", email="anna@example.se")
     with register.db.transaction() as cur:
         cur.execute(
             "INSERT INTO dsr_outbox (event_id, kind, subject_id, payload, created_at) "
@@ -58,9 +66,7 @@ def test_a_register_row_that_is_not_an_event_is_left_unacknowledged_and_the_rest
             (register.db.time_param(T0),),
         )
     register.record_change(register_side("r-1", EventKind.MARKETING_OPT_OUT, "C-1"))
-    outbox = RegisterOutbox(
-        register=register, ledger=ledger, pseudonymizer=KEY, clock=FixedClock(T0)
-    )
+    outbox = outbox_of(register, ledger)
 
     assert outbox.run_once() == 1
     assert [e.event_id for e in ledger.list_events(limit=None)] == ["r-1"]
@@ -69,4 +75,3 @@ def test_a_register_row_that_is_not_an_event_is_left_unacknowledged_and_the_rest
             "SELECT event_id FROM dsr_outbox WHERE acknowledged_at IS NULL"
         ).fetchall()
     assert [w[0] for w in waiting] == ["bad-1"]
-    register.close()
