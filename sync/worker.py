@@ -1,6 +1,7 @@
 """The worker: claim -> apply -> record, and the one place that classifies errors.
 
-Each round first runs its steps (the webhook inbox, the register's outbox),
+Each round first runs its steps (the webhook inbox, the register's outbox,
+the subscription check),
 then claims a batch (at most one event per subject, in order), checks data
 residency, applies HubSpot-bound events to HubSpot in batches and
 register-bound ones through the register connector, then records every
@@ -80,7 +81,8 @@ class Worker:
 
     ``steps`` run at the start of each round: taking the HubSpot webhook inbox
     (``sync.inbound``) and the register's outbox (``sync.outbox``) into the
-    ledger, so one loop drives every direction.
+    ledger, and the periodic subscription check (``sync.subscription_check``),
+    so one loop drives every direction.
     """
 
     def __init__(
