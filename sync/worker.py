@@ -1,11 +1,10 @@
 """The worker: claim -> apply -> record, and the one place that classifies errors.
 
 Each round first runs its steps (the webhook inbox, the register's outbox,
-the subscription check),
-then claims a batch (at most one event per subject, in order), checks data
-residency, applies HubSpot-bound events to HubSpot in batches and
-register-bound ones through the register connector, then records every
-outcome and its audit row in one ledger transaction:
+the subscription check), then claims a batch (at most one event per
+subject, in order), checks data residency, applies HubSpot-bound events to
+HubSpot in batches and register-bound ones through the register connector,
+then records every outcome and its audit row in one ledger transaction:
 
 ==================  ==============================================================
 result              what happens
