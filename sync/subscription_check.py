@@ -7,6 +7,8 @@ So, once per period, the statuses of subjects with recent activity are read
 and an opt-out from all email that the register has not recorded becomes a
 ``marketing_opt_out`` for the register. Restricted subjects are left alone:
 their unsubscribe is hubsync's own doing (restriction), not their objection.
+Several workers share one turn per period (a bucket in the ledger), so the
+reads are made once, not once per worker.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from sync.model import Direction, Envelope, EventId, EventKind, EventState, NewE
 from sync.ports import Clock, HubSpot, Ledger, Register
 
 log = structlog.get_logger("hubsync.subscription_check")
+
+SHARED_TURN = "subscription_check"
+"""The ledger bucket holding one turn per period, shared by every worker."""
 
 
 class SubscriptionCheck:
@@ -50,6 +55,10 @@ class SubscriptionCheck:
         if self._last is not None and now - self._last < self._every:
             return 0
         self._last = now
+        # One turn per period for all workers on the ledger: the reads are not repeated.
+        period_s = self._every.total_seconds()
+        if self._ledger.take_tokens(SHARED_TURN, 1.0, 1.0, 1.0 / period_s, now) > 0:
+            return 0
         events: list[NewEvent] = []
         checked = 0
         for record in self._ledger.active_subjects(now - self._active_within, self._limit):

@@ -8,7 +8,7 @@ then looks at the register, the sandbox and the audit log.
 from __future__ import annotations
 
 from contextlib import ExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import structlog
 
 from connectors.hubspot.sandbox.server import RunningSandbox
 from sync import bootstrap
+from sync.clock import FixedClock
 from sync.model import Envelope, EventKind, EventState, NoticeKind
 from sync.operator import new_envelope
 from tests.e2e.conftest import Loop, build_loop
@@ -225,13 +226,19 @@ def test_an_unsubscribe_missed_by_the_webhooks_is_found_by_the_subscription_chec
     loop.settle()
     assert not loop.customer("C-1")["marketing_opt_out"]
 
-    restarted = bootstrap.build_worker(loop.settings)  # its first round checks at once
+    # A period later, two workers: one of them reads the statuses, once.
+    clock = FixedClock(datetime.now(UTC) + timedelta(minutes=16))
+    workers = [bootstrap.build_worker(loop.settings, clock=clock) for _ in range(2)]
     try:
-        restarted.run_until_idle()
-        restarted.run_until_idle()  # the period has not passed: nothing more is read
+        with structlog.testing.capture_logs() as logs:
+            for worker in workers:
+                worker.run_until_idle()
+                worker.run_until_idle()  # the period has not passed: nothing more is read
     finally:
-        restarted.close()
+        for worker in workers:
+            worker.close()
 
+    assert [e["subjects"] for e in logs if e["event"] == "subscriptions_checked"] == [2]
     assert loop.customer("C-1")["marketing_opt_out"] is True
     assert loop.customer("C-2")["marketing_opt_out"] is False
     [event] = [e for e in loop.register_events() if e.kind is EventKind.MARKETING_OPT_OUT]
