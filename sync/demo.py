@@ -145,20 +145,9 @@ class Demo:
             progress.update(task, description="done")
         return self.checks
 
-    def settle(self, timeout_s: float = 60.0) -> None:
+    def settle(self) -> None:
         """Until every webhook is delivered and the worker has nothing left, both ways."""
-        deadline = time.monotonic() + timeout_s
-        quiet = 0
-        while time.monotonic() < deadline:
-            if not self.sandbox.webhooks_idle():
-                quiet = 0
-                time.sleep(0.02)
-                continue
-            quiet = quiet + 1 if self.worker.run_until_idle() == 0 else 0
-            if quiet >= 3:
-                return
-            time.sleep(0.05)
-        raise TimeoutError("the demo's system did not settle within a minute")
+        settle(self.sandbox, self.worker)
 
     def check(
         self, right: str, direction: str, person: Person | None, where: str, what: str, ok: bool
@@ -444,6 +433,26 @@ class Demo:
             if notice.kind is kind and set(subjects) <= set(notice.subject_ids):
                 return True
         return False
+
+
+def settle(sandbox: DemoHubSpot, worker: Worker, timeout_s: float = 60.0) -> None:
+    """Until every webhook is delivered and the worker has nothing left, both ways.
+
+    Quiet means three worker rounds in a row found nothing while no webhook
+    was on its way: what one direction does can cause work in the other.
+    """
+    deadline = time.monotonic() + timeout_s
+    quiet = 0
+    while time.monotonic() < deadline:
+        if not sandbox.webhooks_idle():
+            quiet = 0
+            time.sleep(0.02)
+            continue
+        quiet = quiet + 1 if worker.run_until_idle() == 0 else 0
+        if quiet >= 3:
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"the system did not settle within {timeout_s:.0f} s")
 
 
 def render(checks: Sequence[Check], console: Console) -> None:

@@ -9,7 +9,6 @@ code: only HubSpot is emulated.
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -21,10 +20,12 @@ import pytest
 import requests
 
 from connectors.hubspot.sandbox.config import SandboxConfig
+from connectors.hubspot.sandbox.control_client import SandboxControl
 from connectors.hubspot.sandbox.server import RunningSandbox, running_sandbox
 from connectors.register.sql import SqlRegister
 from sync import bootstrap
 from sync.audit import AuditRow
+from sync.demo import settle
 from sync.ledger.sql import SqlLedger
 from sync.model import EventKind, StoredEvent
 from sync.operator import Operator, new_envelope
@@ -71,7 +72,7 @@ class Loop:
     operator: Operator
     worker: Worker
     register: SqlRegister
-    sandbox_url: str
+    sandbox: SandboxControl
     intake_url: str
     before_test: set[int] = field(default_factory=set)
 
@@ -81,46 +82,25 @@ class Loop:
         assert isinstance(ledger, SqlLedger)
         return ledger
 
-    def control(self, method: str, path: str, body: Any = None) -> Any:
-        response = requests.request(method, self.sandbox_url + path, json=body, timeout=10)
-        response.raise_for_status()
-        return response.json()
-
     def act(self, action: str, **body: Any) -> dict[str, Any]:
         """What a HubSpot user, form or email recipient does in the sandbox."""
-        return dict(self.control("POST", f"/_sandbox/actions/{action}", body))
+        return self.sandbox.act(action, **body)
 
     def contact(self, contact_id: str) -> dict[str, Any] | None:
-        contacts = self.control("GET", "/_sandbox/state")["contacts"]
-        if isinstance(contacts, dict):
-            found = contacts.get(contact_id)
-        else:
-            found = next((c for c in contacts if str(c.get("id")) == contact_id), None)
-        return dict(found) if found is not None else None
+        """A live contact as the sandbox holds it."""
+        return self.sandbox.contact(contact_id)
 
     def properties(self, contact_id: str) -> dict[str, Any]:
         found = self.contact(contact_id)
         assert found is not None, f"contact {contact_id} is not in the sandbox"
-        return dict(found.get("properties", found))
+        return dict(found["properties"])
 
     def deliveries_idle(self) -> bool:
-        return bool(self.control("GET", "/_sandbox/webhooks")["idle"])
+        return self.sandbox.webhooks_idle()
 
-    def settle(self, timeout_s: float = 30.0) -> None:
+    def settle(self) -> None:
         """Until webhooks are delivered and the worker has nothing left (both ways)."""
-        deadline = time.monotonic() + timeout_s
-        quiet = 0
-        while time.monotonic() < deadline:
-            if not self.deliveries_idle():
-                quiet = 0
-                time.sleep(0.02)
-                continue
-            handled = self.worker.run_until_idle()
-            quiet = quiet + 1 if handled == 0 else 0
-            if quiet >= 3:
-                return
-            time.sleep(0.05)
-        raise AssertionError("the system did not settle")
+        settle(self.sandbox, self.worker, timeout_s=30)
 
     def link(self, subject: str, email: str, **fields: Any) -> str:
         """A register customer with a HubSpot contact, linked by a first register event."""
@@ -205,12 +185,10 @@ def build_loop(
     stack.callback(worker.close)
     operator = bootstrap.build_operator(settings, actor="test")
     stack.callback(operator.ledger.close)
-    requests.post(
-        f"{sandbox.base_url}/_sandbox/webhooks",
-        json={"url": f"{public_url}/webhooks/hubspot", "properties": None},
-        timeout=10,
-    ).raise_for_status()
-    return Loop(settings, operator, worker, register, sandbox.base_url, intake_url)
+    control = SandboxControl(sandbox.base_url)
+    stack.callback(control.close)
+    control.configure_webhooks(f"{public_url}/webhooks/hubspot")
+    return Loop(settings, operator, worker, register, control, intake_url)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -221,7 +221,7 @@ def test_an_unsubscribe_missed_by_the_webhooks_is_found_by_the_subscription_chec
 ) -> None:
     loop.link("C-1", "anna@example.se", first_name="Anna")
     loop.link("C-2", "bo@example.se", first_name="Bo")
-    loop.control("POST", "/_sandbox/webhooks", {"url": None})  # the webhook is down
+    loop.sandbox.configure_webhooks(None)  # the webhook is down
     loop.act("unsubscribe", email="anna@example.se")
     loop.settle()
     assert not loop.customer("C-1")["marketing_opt_out"]

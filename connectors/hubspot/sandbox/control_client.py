@@ -7,6 +7,7 @@ never pointed at real HubSpot, which has no such API.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import requests
@@ -37,6 +38,11 @@ class SandboxControl:
             if str(contact["id"]) == contact_id and not contact.get("archived"):
                 return dict(contact)
         return None
+
+    def configure_webhooks(self, url: str | None, properties: Sequence[str] | None = None) -> None:
+        """Deliver webhooks to ``url`` (None: down) for ``properties`` (None: every one)."""
+        body = {"url": url, "properties": None if properties is None else list(properties)}
+        self._call("POST", "/webhooks", body)
 
     def webhooks_idle(self) -> bool:
         """True when no webhook is queued, waiting for a retry or being delivered."""
