@@ -48,7 +48,9 @@ from sync.retry import RetryPolicy
 
 log = structlog.get_logger("hubsync.worker")
 
-RESIDENCY_RETRY = timedelta(minutes=1)
+RESIDENCY_RETRY = timedelta(minutes=1)  # after a refusal on location (the verdict is kept)
+RESIDENCY_REFUSED = "residency_refused"  # the account is hosted outside the allowed list
+RESIDENCY_UNVERIFIED = "residency_unverified"  # the check failed; retried at the guard's time
 NOT_YET_HANDLED_RETRY = timedelta(minutes=5)
 STEP_PAUSE = timedelta(seconds=30)
 
@@ -177,10 +179,22 @@ class Worker:
         if inbound:
             self._to_register(inbound, outcomes, audit)
         verdict = self._residency.verdict() if outbound else None
-        if verdict is not None and not verdict.allowed:
+        if verdict is not None and verdict.failed_check:
+            # HubSpot or the network did not say where the account is hosted: the
+            # events wait only until the guard asks again, and an operator sees why.
+            until = verdict.retry_at or now + RESIDENCY_RETRY
+            (log.error if verdict.permanent_failure else log.warning)(
+                "residency_check_failed",
+                code=verdict.error_code,
+                http_status=verdict.http_status,
+                retry_at=until.isoformat(),
+                reason=verdict.reason,
+            )
+            outcomes += [_defer(e, RESIDENCY_UNVERIFIED, verdict.reason, until) for e in outbound]
+        elif verdict is not None and not verdict.allowed:
             log.error("residency_refused", location=verdict.location, reason=verdict.reason)
             outcomes += [
-                _defer(e, "residency_refused", verdict.reason, now + RESIDENCY_RETRY)
+                _defer(e, RESIDENCY_REFUSED, verdict.reason, now + RESIDENCY_RETRY)
                 for e in outbound
             ]
         elif outbound:

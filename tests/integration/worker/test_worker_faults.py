@@ -9,14 +9,18 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+import structlog
 
 from connectors.hubspot.sandbox.config import SandboxConfig
 from connectors.hubspot.sandbox.server import RunningSandbox, running_sandbox
+from sync import bootstrap
+from sync.clock import FixedClock
 from sync.model import EventState
 from tests.integration.worker.conftest import PSEUDONYM_KEY, TOKEN, System, build_system
 
@@ -204,3 +208,49 @@ def test_a_permanent_403_dead_letters_and_replay_all_completes_after_the_fault(
     requests.post(f"{faulty_sandbox.base_url}/_sandbox/reset", timeout=10)
     system.operator.ledger.close()
     system.worker.close()
+
+
+def test_a_worker_started_during_an_outage_applies_events_within_a_minute_of_recovery(
+    system: System,
+) -> None:
+    """Issue 10: a residency check that failed at start is not kept as the verdict for an hour."""
+    for n in range(3):
+        system.contact(_email(n), firstname="First")
+    system.worker.close()  # replaced below by one on a clock the test moves
+    system.control("POST", "/_sandbox/faults", {"error_rate": 1.0, "error_status": 503})
+    try:
+        for n in range(3):
+            system.submit("rectification", f"S-{n}", f"out-{n}", email=_email(n),
+                          changes={"last_name": "Recovered"})  # fmt: skip
+        started = datetime.now(UTC)
+        clock = FixedClock(started)
+        system.worker = bootstrap.build_worker(system.settings, clock=clock)
+        with structlog.testing.capture_logs() as logs:
+            system.worker.run_once()  # HubSpot answers 503 to account details
+        deferred = [system.event(f"out-{n}") for n in range(3)]
+
+        system.control("POST", "/_sandbox/faults", {"error_rate": 0.0})  # HubSpot recovers
+        recovered = len(system.api_requests())
+        clock.advance(10)  # well under a minute
+        system.worker.run_until_idle()
+    finally:
+        system.control("POST", "/_sandbox/faults", {"error_rate": 0.0})
+
+    states = {f"out-{n}": system.event(f"out-{n}").state for n in range(3)}
+    assert states == dict.fromkeys(states, EventState.DONE)
+    after = [c["path"] for c in system.api_requests()[recovered:]]
+    assert after[0] == "/account-info/v3/details"
+    lastnames = {c["properties"].get("lastname") for c in system.state()["contacts"]}
+    assert lastnames == {"Recovered"}
+
+    for event in deferred:
+        assert (event.state, event.attempts) == (EventState.PENDING, 0)
+        assert event.last_error is not None
+        assert event.last_error.code == "residency_unverified"
+        assert "HubSpot answered 503 to account details" in (event.last_error.detail or "")
+        assert started < event.next_attempt_at < started + timedelta(seconds=10)
+    names = [entry["event"] for entry in logs]
+    assert "residency_check_failed" in names
+    assert "residency_refused" not in names
+    failed = next(entry for entry in logs if entry["event"] == "residency_check_failed")
+    assert (failed["code"], failed["http_status"]) == ("http_503", 503)
