@@ -41,9 +41,11 @@ from sync.inbound import HubSpotInbound
 from sync.intake import IntakeOptions, Readiness, build_app
 from sync.ledger import open_ledger
 from sync.ledger.sql import SqlLedger
+from sync.model import RegisterReadiness
 from sync.operator import Operator
 from sync.outbox import RegisterOutbox
 from sync.ports import Clock, HubSpot, Ledger, Register
+from sync.register_readiness import CachedReadiness, with_register
 from sync.residency import ResidencyGuard
 from sync.retry import RetryPolicy
 from sync.serve import serving
@@ -85,7 +87,54 @@ def build_operator(
         actor=actor or default_actor(),
         pseudonym_key=key.get_secret_value().encode() if key else None,
         daily_budget=build_budget(settings, ledger, clock).daily_usage,
+        register_readiness=lambda: register_readiness(settings, clock),
     )
+
+
+def register_readiness(settings: Settings, clock: Clock | None = None) -> RegisterReadiness:
+    """Whether the register the settings name is set up (``check``, ``status``, ``/readyz``).
+
+    A register setting that cannot be used (an HTTP register without its
+    secret, a URL of the wrong kind) is a problem naming the setting;
+    otherwise the register answers for itself. Connects, asks, and closes.
+    """
+    clock = clock or SystemClock()
+    try:
+        register = register_from_settings(settings.register, clock.now)
+    except ConfigurationError as exc:
+        return RegisterReadiness(tuple(exc.problems) or (str(exc),))
+    try:
+        return register.readiness()
+    finally:
+        register.close()
+
+
+def init_register(settings: Settings) -> dict[str, Any]:
+    """``hubsync register init``: create a sql register's three tables unless they exist.
+
+    For trying hubsync out: a real register's application owns its tables
+    (their layout is in ``connectors.register.sql``). Returns the tables,
+    what was missing before (``was``) and the readiness after.
+    """
+    if settings.register.kind != "sql":
+        raise ConfigurationError(
+            "[register] kind is http: an HTTP register keeps its own data; "
+            "`hubsync register init` creates the tables of a sql register"
+        )
+    register = register_from_settings(settings.register)
+    if not isinstance(register, SqlRegister):  # pragma: no cover - kind is sql
+        raise ConfigurationError("[register] kind: not a sql register")
+    try:
+        before = register.readiness()
+        register.create_schema()
+        after = register.readiness()
+    finally:
+        register.close()
+    return {
+        "tables": list(register.tables.values()),
+        "was": list(before.problems),
+        **after.as_dict(),
+    }
 
 
 def _secret(value: object, variable: str, what: str) -> str:
@@ -228,6 +277,7 @@ def check(settings: Settings, *, clock: Clock | None = None) -> dict[str, Any]:
     except HubsyncError as exc:
         checks["ledger"] = {"ok": False, "detail": str(exc)}
         return {"ok": False, "checks": checks}
+    checks["register"] = _check_register(settings, clock)
     try:
         hubspot = build_hubspot(settings, ledger, clock)
     except ConfigurationError as exc:
@@ -252,6 +302,19 @@ def check(settings: Settings, *, clock: Clock | None = None) -> dict[str, Any]:
     }
     ledger.close()
     return {"ok": all(c["ok"] for c in checks.values()), "checks": checks}
+
+
+def _check_register(settings: Settings, clock: Clock) -> dict[str, Any]:
+    """Whether the register is set up: each missing table or setting by name."""
+    state = register_readiness(settings, clock)
+    kind = settings.register.kind
+    if state.ready:
+        found = "all three tables found" if kind == "sql" else "answered a signed call"
+        return {"ok": True, "detail": f"{kind} register: {found}", "problems": []}
+    detail = "not set up: " + "; ".join(state.problems)
+    if kind == "sql":
+        detail += " (to try hubsync out, `hubsync register init` creates the tables)"
+    return {"ok": False, "detail": detail, "problems": list(state.problems)}
 
 
 def _check_scopes(hubspot: HubSpotClient, subscriptions_api: str) -> dict[str, Any]:
@@ -307,7 +370,11 @@ def build_intake(
         clock,
         verify_webhook=V3Verifier(secret.encode(), webhook_uri(server.public_url)),
         read_webhooks=inbox_items,
-        ready=ready or build_readiness(settings, ledger, clock),
+        ready=ready
+        or with_register(
+            build_readiness(settings, ledger, clock),
+            CachedReadiness(lambda: register_readiness(settings, clock), clock),
+        ),
         daily_budget=build_budget(settings, ledger, clock).daily_usage,
         options=IntakeOptions(
             max_body_bytes=server.max_body_bytes,

@@ -330,6 +330,15 @@ def _print_status(report: dict[str, Any]) -> None:
             f"HubSpot daily budget: {budget['used']} of {budget['limit']} calls "
             f"({budget['ratio']:.1%})"
         )
+    register = report.get("register")
+    if register is not None:
+        console.print(
+            "register: set up"
+            if register["ready"]
+            else f"register: NOT SET UP - {'; '.join(register['problems'])}",
+            highlight=False,
+            markup=False,
+        )
     counters = Table(title="counted by every process")
     counters.add_column("counter")
     counters.add_column("total", justify="right")
@@ -342,7 +351,10 @@ def _print_status(report: dict[str, Any]) -> None:
 @json_option
 @pass_state
 def status(state: CliState, as_json: bool) -> None:
-    """Events by state and kind, deadlines, oldest ready age, counters, HubSpot's daily budget."""
+    """Events by state and kind, deadlines, oldest ready age, counters, HubSpot's daily budget.
+
+    And whether the register is set up (``register``: ready, and what is missing).
+    """
     report = state.operator().status().as_dict()
     _emit(state, as_json, report, lambda: _print_status(report))
 
@@ -674,7 +686,10 @@ def _serve(settings: Settings, worker: Any, stop: threading.Event) -> None:
 @json_option
 @pass_state
 def check(state: CliState, as_json: bool) -> None:
-    """Validate the settings, reach HubSpot, name missing scopes, give the residency verdict."""
+    """Check settings, register, HubSpot reachability, scopes and residency; exit 1 on a failure.
+
+    Names each missing register table or setting and each missing scope.
+    """
     state.json = as_json
     settings = state.settings()
     report = bootstrap.check(settings)
@@ -822,6 +837,39 @@ def db_upgrade(state: CliState, as_json: bool) -> None:
             f"ledger schema {before} -> {after}" if before != after else f"ledger at {after}"
         ),
     )
+
+
+@cli.group("register")
+def register_group() -> None:
+    """The register hubsync keeps HubSpot consistent with."""
+
+
+@register_group.command("init")
+@json_option
+@pass_state
+def register_init(state: CliState, as_json: bool) -> None:
+    """Create a sql register's three tables (customers, outbox, notices) unless they exist.
+
+    For trying hubsync out, as in the README's sandbox quickstart: a real
+    register's application owns its tables. Exits 1 when the register is
+    still not set up afterwards; ``hubsync check`` says what is missing.
+    """
+    state.json = as_json
+    report = bootstrap.init_register(state.settings())
+    log.info("register_initialised", ok=report["ready"], count=len(report["was"]))
+
+    def text() -> None:
+        tables = ", ".join(report["tables"])
+        if not report["ready"]:
+            click.echo(f"register not set up: {'; '.join(report['problems'])}")
+        elif report["was"]:
+            click.echo(f"register tables created: {tables} (was: {'; '.join(report['was'])})")
+        else:
+            click.echo(f"register tables already there: {tables}")
+
+    _emit(state, as_json, report, text)
+    if not report["ready"]:
+        raise SystemExit(1)
 
 
 @cli.command()

@@ -9,6 +9,7 @@
     +-- SyncError                   raised while applying an event; the worker classifies
     |   +-- RetryableError          reschedule with backoff (5xx, timeouts, rate limits)
     |   |   +-- RateLimited         wait out the window the policy names
+    |   |   +-- RegisterNotSetUp    wait: an operator sets the register up (names what is missing)
     |   +-- PermanentError          dead-letter for an operator (auth, validation, mapping)
     |   |   +-- MappingError        the mapping or an event's fields are wrong
     |   +-- SubjectAbsent           nothing to do: done, with a note
@@ -91,6 +92,28 @@ class RateLimited(RetryableError):
 
     code = "rate_limited"
     policy: str | None = None  # TEN_SECONDLY_ROLLING, DAILY, SECONDLY (search)
+
+
+class RegisterNotSetUp(RetryableError):
+    """The register is not set up: a table or its database is missing, or it cannot be reached.
+
+    The message names the missing table and its setting (``[register]
+    outbox_table``), or the setting to look at, never a value or a URL.
+    ``code`` is ``register_not_set_up``, or ``register_unreachable`` when no
+    connection could be opened at all.
+
+    Retryable on purpose. Nothing is wrong with the event: the fix is the
+    operator's (create the tables, start the database), and once it is made
+    every waiting event should simply go through. As a ``PermanentError``
+    each event of the period would be dead-lettered (and each webhook set
+    aside) for a replay by hand. So events wait, with a long
+    ``retry_after_s`` where the connector knows the cause is a setup, while
+    ``hubsync check``, ``/readyz``, ``hubsync status`` and a single worker
+    log line name what is missing. An event whose attempts run out is still
+    dead-lettered, not lost: ``hubsync replay`` brings it back.
+    """
+
+    code = "register_not_set_up"
 
 
 class PermanentError(SyncError):

@@ -379,6 +379,28 @@ class RegisterNotice:
 
 
 @dataclass(frozen=True, slots=True)
+class RegisterReadiness:
+    """Whether the register is set up: the problems found, none when it is ready.
+
+    Each problem names a table and its setting (``table dsr_outbox is missing
+    ([register] outbox_table)``) or the setting to look at, never a value or
+    a URL: ``hubsync check``, ``hubsync status`` and ``/readyz`` show them as
+    they are.
+    """
+
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ready(self) -> bool:
+        """True when nothing is missing."""
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form: ``{"ready": bool, "problems": [...]}``."""
+        return {"ready": self.ready, "problems": list(self.problems)}
+
+
+@dataclass(frozen=True, slots=True)
 class HubSpotChange:
     """One HubSpot webhook event as the core reads it (``hubspot_inbox`` rows).
 

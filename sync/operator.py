@@ -7,7 +7,7 @@ returned here carries a payload: events are shown by ``StoredEvent.public()``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +24,7 @@ from sync.model import (
     EventState,
     NewEvent,
     Origin,
+    RegisterReadiness,
     StoredEvent,
     SubjectId,
     SubmitResult,
@@ -42,7 +43,8 @@ class Operator:
     The pseudonymizer is built on first need, so reading commands work
     without the audit key while writing ones refuse clearly without it.
     ``daily_budget`` reads HubSpot's daily budget for ``status`` (wired by
-    ``sync.bootstrap``; without it the report leaves the budget out).
+    ``sync.bootstrap``; without it the report leaves the budget out), and
+    ``register_readiness`` whether the register is set up (likewise).
     """
 
     ledger: Ledger
@@ -50,6 +52,7 @@ class Operator:
     actor: str
     pseudonym_key: bytes | None = None
     daily_budget: DailyBudgetReader | None = None
+    register_readiness: Callable[[], RegisterReadiness] | None = None
     _pseudonymizer: Pseudonymizer | None = None
 
     @property
@@ -221,8 +224,10 @@ class Operator:
         )
 
     def status(self) -> OperatorReport:
-        """Counts by state and kind, deadlines, oldest ready age, shared counters, daily budget."""
-        return read_report(self.ledger, self.clock.now(), self.daily_budget)
+        """Counts by state and kind, deadlines, oldest ready age, counters, budget, register."""
+        return read_report(
+            self.ledger, self.clock.now(), self.daily_budget, self.register_readiness
+        )
 
     def verify_audit(self) -> VerifyResult:
         """Check the audit chain."""

@@ -26,6 +26,7 @@ from sync.model import (
     Origin,
     Outcome,
     RegisterNotice,
+    RegisterReadiness,
     StoredEvent,
     SubjectId,
     SubmitResult,
@@ -450,6 +451,13 @@ class Register(Protocol):
 
     def acknowledge(self, ids: Sequence[str]) -> None:
         """Mark outbox entries as taken (after hubsync stored them); idempotent."""
+        ...
+
+    def readiness(self) -> RegisterReadiness:
+        """Whether the register is set up: each missing table or setting named; never raises.
+
+        When an operation fails for the same cause it raises ``RegisterNotSetUp``.
+        """
         ...
 
     def close(self) -> None:

@@ -117,6 +117,7 @@ class RegisterSettings(_Section):
     secret: SecretStr | None = None
     customers_table: str = "customers"
     outbox_table: str = "dsr_outbox"
+    notices_table: str = "dsr_notices"
     on_hubspot_erasure: Literal["apply", "notify"] = "notify"
     timeout_seconds: float = Field(default=10.0, gt=0)
 

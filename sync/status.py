@@ -5,8 +5,9 @@ with their deadlines (``Ledger.status``), the counters every process adds
 to (``Ledger.counts``), and how much of HubSpot's daily budget the shared
 bucket holds spent. Counters live in the ledger, not in one process's
 memory, so ``hubsync status`` (a process of its own) sees what the server
-and the workers counted. Nothing here carries personal data: counts,
-kinds, states and ages only.
+and the workers counted. ``hubsync status`` also asks the register whether
+it is set up (``register``). Nothing here carries personal data: counts,
+kinds, states, ages, and table or setting names only.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sync.ledger.sql import StatusReport
+    from sync.model import RegisterReadiness
     from sync.ports import Ledger
 
 # The stable vocabulary of shared counters (``Ledger.add_counts`` names).
@@ -69,11 +71,15 @@ DailyBudgetReader = Callable[[datetime], DailyBudget]
 
 @dataclass(frozen=True, slots=True)
 class OperatorReport:
-    """The ledger's status, the shared counters and HubSpot's daily budget."""
+    """The ledger's status, the shared counters, HubSpot's daily budget and the register's state.
+
+    ``register`` is None when the register was not asked (``/metrics``).
+    """
 
     status: StatusReport
     counters: dict[str, int]
     daily_budget: DailyBudget | None
+    register: RegisterReadiness | None = None
 
     @property
     def failed(self) -> int:
@@ -87,11 +93,15 @@ class OperatorReport:
             "failed": self.failed,
             "counters": dict(sorted(self.counters.items())),
             "hubspot_daily_budget": self.daily_budget.as_dict() if self.daily_budget else None,
+            "register": self.register.as_dict() if self.register is not None else None,
         }
 
 
 def read_report(
-    ledger: Ledger, now: datetime, daily_budget: DailyBudgetReader | None = None
+    ledger: Ledger,
+    now: datetime,
+    daily_budget: DailyBudgetReader | None = None,
+    register: Callable[[], RegisterReadiness] | None = None,
 ) -> OperatorReport:
     """Read the report now; every known counter is present (0 until first counted)."""
     counters = dict.fromkeys(COUNTERS, 0)
@@ -100,4 +110,5 @@ def read_report(
         status=ledger.status(now),
         counters=counters,
         daily_budget=daily_budget(now) if daily_budget is not None else None,
+        register=register() if register is not None else None,
     )

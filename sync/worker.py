@@ -33,7 +33,14 @@ import structlog
 
 from sync.audit import AuditEntry, Pseudonymizer
 from sync.effects import ABSENT, Applied, HubSpotEffects, Result
-from sync.errors import HubsyncError, RateLimited, RetryableError, SubjectAbsent, SyncError
+from sync.errors import (
+    HubsyncError,
+    RateLimited,
+    RegisterNotSetUp,
+    RetryableError,
+    SubjectAbsent,
+    SyncError,
+)
 from sync.model import (
     Direction,
     ErrorClass,
@@ -122,6 +129,7 @@ class Worker:
         self._register = register
         self._steps = tuple(steps)
         self._step_paused_until: dict[int, datetime] = {}
+        self._step_problems: dict[int, str] = {}  # the register problem each step last met
 
     def close(self) -> None:
         """Release the ledger's and the register's connections."""
@@ -214,17 +222,28 @@ class Worker:
         """One step of the round; a failure is logged, the step rests a while, the round goes on.
 
         The rest keeps a broken register (say) from filling the log every second.
+        A register that is not set up is named once (``register_not_set_up``,
+        the missing table in ``reason``), again only when what is missing
+        changes, and ``register_ready`` once the step works again.
         """
         now = self._clock.now()
         paused_until = self._step_paused_until.get(index)
         if paused_until is not None and now < paused_until:
             return 0
         try:
-            return step()
+            handled = step()
+        except RegisterNotSetUp as exc:
+            if self._step_problems.get(index) != str(exc):
+                log.error("register_not_set_up", step=_name(step), code=exc.code, reason=str(exc))
+                self._step_problems[index] = str(exc)
         except SyncError as exc:
             log.warning("worker_step_failed", step=_name(step), code=exc.code)
         except HubsyncError as exc:
             log.error("worker_step_failed", step=_name(step), error=type(exc).__name__)
+        else:
+            if self._step_problems.pop(index, None) is not None:
+                log.info("register_ready", step=_name(step))
+            return handled
         self._step_paused_until[index] = now + STEP_PAUSE
         return 0
 

@@ -36,6 +36,7 @@ def register_from_settings(
             settings.url,
             customers_table=settings.customers_table,
             outbox_table=settings.outbox_table,
+            notices_table=settings.notices_table,
             on_hubspot_erasure=settings.on_hubspot_erasure,
             timeout_s=settings.timeout_seconds,
             now=now,

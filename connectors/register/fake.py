@@ -4,7 +4,9 @@ For tests of the core (worker, intake, demo) and as the state behind the
 test suite's reference HTTP register. It applies the same decisions
 (``connectors.register.effects``) as ``SqlRegister``; the contract suite
 checks both. ``faults`` makes ``apply`` answer an error for a subject, so
-core tests can drive failure paths without patching anything.
+core tests can drive failure paths without patching anything;
+``setup_problems`` makes it a register that is not set up: ``readiness``
+names them and every call of the port raises ``RegisterNotSetUp``.
 """
 
 from __future__ import annotations
@@ -18,8 +20,15 @@ from typing import Any
 from connectors.register import effects
 from connectors.register.effects import ErasureMode
 from connectors.register.wire import iso, register_envelope
-from sync.errors import SyncError
-from sync.model import Envelope, Origin, RegisterNotice, StoredEvent, SubjectId
+from sync.errors import RegisterNotSetUp, SyncError
+from sync.model import (
+    Envelope,
+    Origin,
+    RegisterNotice,
+    RegisterReadiness,
+    StoredEvent,
+    SubjectId,
+)
 
 
 @dataclass(slots=True)
@@ -51,6 +60,8 @@ class FakeRegister:
         """Subject id -> the error ``apply`` answers for that subject's events."""
         self.applied: list[str] = []
         """Event ids whose effect was applied, in order (repeats included)."""
+        self.setup_problems: list[str] = []
+        """What is missing (``table dsr_outbox is missing ...``); empty: set up."""
 
     # -- the register's own side (what its application does) ---------------
 
@@ -84,6 +95,8 @@ class FakeRegister:
     def apply(self, events: Sequence[StoredEvent]) -> dict[int, SyncError | None]:
         """Apply register-bound events; an outcome per seq (see ``sync.ports.Register``)."""
         outcomes: dict[int, SyncError | None] = {}
+        if self.setup_problems:  # each event fails on its own, as in SqlRegister
+            return dict.fromkeys((e.seq for e in events), self._not_set_up())
         for event in events:
             try:
                 outcomes[event.seq] = self.apply_envelope(register_envelope(event), event.origin)
@@ -113,11 +126,13 @@ class FakeRegister:
 
     def notify(self, notice: RegisterNotice) -> None:
         """Keep a notice; the same id twice is kept once."""
+        self._check_set_up()
         with self._lock:
             self.notices.setdefault(notice.notice_id, notice)
 
     def record(self, subject_id: str) -> dict[str, Any] | None:
         """The customer's record, timestamps as ISO strings; None when unknown."""
+        self._check_set_up()
         with self._lock:
             record = self.customers.get(subject_id)
             if record is None:
@@ -126,6 +141,7 @@ class FakeRegister:
 
     def subjects_for_email(self, email: str) -> list[SubjectId]:
         """Customers (not erased) with this email, whatever its case."""
+        self._check_set_up()
         wanted = email.strip().lower()
         with self._lock:
             return sorted(
@@ -136,18 +152,24 @@ class FakeRegister:
 
     def poll_outbox(self, limit: int) -> list[tuple[str, Envelope]]:
         """Unacknowledged outbox entries, oldest first."""
+        self._check_set_up()
         with self._lock:
             waiting = [row for row in self.outbox if row.acknowledged_at is None]
             return [(str(row.id), row.envelope) for row in waiting[: max(0, limit)]]
 
     def acknowledge(self, ids: Sequence[str]) -> None:
         """Mark outbox entries as taken; unknown ids are ignored."""
+        self._check_set_up()
         wanted = set(ids)
         with self._lock:
             now = self._now()
             for row in self.outbox:
                 if str(row.id) in wanted and row.acknowledged_at is None:
                     row.acknowledged_at = now
+
+    def readiness(self) -> RegisterReadiness:
+        """Ready unless ``setup_problems`` names something missing."""
+        return RegisterReadiness(tuple(self.setup_problems))
 
     def close(self) -> None:
         """Nothing to release."""
@@ -158,6 +180,13 @@ class FakeRegister:
             return list(self.notices.values())
 
     # -- inside -------------------------------------------------------------
+
+    def _not_set_up(self) -> RegisterNotSetUp:
+        return RegisterNotSetUp("the register is not set up: " + "; ".join(self.setup_problems))
+
+    def _check_set_up(self) -> None:
+        if self.setup_problems:
+            raise self._not_set_up()
 
     def _state(self, subject_id: str) -> effects.SubjectState:
         record = self.customers.get(subject_id)

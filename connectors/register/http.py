@@ -22,6 +22,11 @@ No message or log line carries a body, an email or a value.
 
 A register on HTTP pushes its own events to hubsync's ``/v1/events``, so
 ``poll_outbox`` has nothing to return.
+
+``readiness`` makes one signed ``GET <url>/v1/subjects/{READINESS_PROBE}``,
+the cheapest call of the contract: a 200 or 404 means the register answers
+and accepts hubsync's signature. It cannot tell a wrong base URL that
+answers 404 from an unknown subject.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from connectors.register.wire import event_to_json, register_envelope, safe_code
 from sync import signing
 from sync.errors import PermanentError, RetryableError, SubjectAbsent, SyncError
-from sync.model import Envelope, RegisterNotice, StoredEvent, SubjectId
+from sync.model import Envelope, RegisterNotice, RegisterReadiness, StoredEvent, SubjectId
 
 log = structlog.get_logger("hubsync.register")
 
@@ -49,6 +54,8 @@ RETRYABLE_STATUSES = frozenset({408, 425, 429})
 FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 MAX_IN_CALL_WAIT_S = 5.0  # a longer Retry-After goes back to the ledger's schedule
+READINESS_PROBE = "hubsync-readiness-probe"
+"""The subject id ``readiness`` asks for: no register holds it, so a 404 is the expected answer."""
 
 
 def _short_retry(error: BaseException) -> bool:
@@ -158,6 +165,31 @@ class HttpRegister:
 
     def acknowledge(self, ids: Sequence[str]) -> None:
         """Nothing to acknowledge (see ``poll_outbox``)."""
+
+    def readiness(self) -> RegisterReadiness:
+        """Whether the register answers a signed call (one attempt, no retries).
+
+        The problem names the setting to look at, never the URL: no answer
+        (``[register] url``), a refused signature (``[register] secret``),
+        or the status it answered.
+        """
+        path = f"/v1/subjects/{READINESS_PROBE}"
+        try:
+            self._once("check readiness", "GET", path, b"", (404,))
+        except SyncError as error:
+            if error.code == "register_unreachable":
+                problem = f"the register does not answer at [register] url ({error.code})"
+            elif error.code == "register_auth":
+                problem = (
+                    f"the register refused hubsync's signature ({error.http_status}); "
+                    "check [register] secret"
+                )
+            elif error.http_status is not None:
+                problem = f"the register answered {error.http_status} ([register] url)"
+            else:
+                problem = f"the register could not be called ({error.code})"
+            return RegisterReadiness((problem,))
+        return RegisterReadiness()
 
     def close(self) -> None:
         """Close the HTTP session."""

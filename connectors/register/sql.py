@@ -14,7 +14,10 @@ Three tables, their names from settings (checked and quoted):
   conflicts, blocked resurrections, erasure requests to act on).
 
 Each event is applied in its own short transaction, so one failure does not
-undo the others. ``create_schema`` builds the tables (the demo register).
+undo the others. ``create_schema`` builds the tables (the demo register, and
+``hubsync register init`` for a trial). ``readiness`` probes each table and
+names the missing ones with their setting; an operation that meets a
+missing table raises ``RegisterNotSetUp`` naming them the same way.
 """
 
 from __future__ import annotations
@@ -28,9 +31,9 @@ import structlog
 
 from connectors.register import effects
 from connectors.register.effects import ErasureMode
-from connectors.register.sqldb import Cursor, RegisterDatabase, identifier
+from connectors.register.sqldb import Cursor, MissingTable, RegisterDatabase, identifier
 from connectors.register.wire import envelope_to_json, iso, parse_time, register_envelope
-from sync.errors import SyncError
+from sync.errors import RegisterNotSetUp, SyncError
 from sync.model import (
     Envelope,
     EventId,
@@ -38,11 +41,14 @@ from sync.model import (
     NoticeKind,
     Origin,
     RegisterNotice,
+    RegisterReadiness,
     StoredEvent,
     SubjectId,
 )
 
 log = structlog.get_logger("hubsync.register")
+
+NOT_SET_UP = "the register is not set up: "
 
 
 class SqlRegister:
@@ -65,16 +71,49 @@ class SqlRegister:
         self._outbox = identifier(outbox_table, "register.outbox_table")
         self._notices = identifier(notices_table, "register.notices_table")
         self._outbox_index = identifier(f"{outbox_table}_waiting", "register.outbox_table")
+        self.tables = {
+            "customers_table": customers_table,
+            "outbox_table": outbox_table,
+            "notices_table": notices_table,
+        }
+        """Each table's name by the ``[register]`` setting that names it."""
         self._schema = schema
         self.on_hubspot_erasure: ErasureMode = on_hubspot_erasure
         self._now = now
+        self.db.describe_missing = lambda: self.readiness().problems
+
+    # -- readiness ----------------------------------------------------------
+
+    def readiness(self) -> RegisterReadiness:
+        """Whether the three tables can be read; each missing one named with its setting.
+
+        One probe per table (``SELECT ... WHERE 1 = 0``), each in its own
+        transaction so that on PostgreSQL one missing table does not hide the
+        next. A database that cannot be opened or reached is one problem.
+        """
+        problems: list[str] = []
+        where = f" in schema {self._schema}" if self._schema else ""
+        for setting, name in self.tables.items():
+            try:
+                with self.db.transaction(explain=False) as cur:
+                    cur.execute(f"SELECT 1 FROM {identifier(name, setting)} WHERE 1 = 0")
+            except MissingTable:
+                problems.append(f"table {name} is missing{where} ([register] {setting})")
+            except RegisterNotSetUp as error:  # the database itself
+                return RegisterReadiness((str(error).removeprefix(NOT_SET_UP),))
+            except SyncError as error:
+                problems.append(f"table {name} cannot be read ({error.code})")
+        return RegisterReadiness(tuple(problems))
 
     # -- schema -------------------------------------------------------------
 
     def create_schema(self) -> None:
-        """Create the three tables (and the schema, on PostgreSQL) unless they exist."""
+        """Create the three tables (and the schema, on PostgreSQL) unless they exist.
+
+        On SQLite the database file is created too (and its directory).
+        """
         d = self.db.dialect
-        with self.db.transaction() as cur:
+        with self.db.transaction(create=True) as cur:
             if self._schema and d.name == "postgres":
                 cur.execute(f"CREATE SCHEMA IF NOT EXISTS {identifier(self._schema, 'schema')}")
             cur.execute(

@@ -4,8 +4,13 @@
 (placeholders, column types, how timestamps and JSON come back) and
 translates every database error at this edge: drivers' messages can quote
 values (a DETAIL line, a constraint's key), so only the class name and the
-SQLSTATE are kept. Connection loss, lock timeouts and serialisation failures
-are ``RetryableError``; everything else is ``PermanentError``.
+SQLSTATE are kept. A register that is not set up is ``RegisterNotSetUp``: a
+missing table (SQLite "no such table", PostgreSQL SQLSTATE 42P01 or 3F000,
+as ``MissingTable``), a SQLite file that does not exist (it is never created
+as a side effect: only ``transaction(create=True)`` does), a PostgreSQL
+server that refuses the connection (``register_unreachable``). Connection
+loss, lock timeouts and serialisation failures are ``RetryableError``;
+everything else is ``PermanentError``.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,10 +28,17 @@ from typing import Any, Protocol
 import psycopg
 from psycopg import sql as pgsql
 
-from sync.errors import PermanentError, RetryableError, SyncError
+from sync.errors import PermanentError, RegisterNotSetUp, RetryableError, SyncError
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 RETRYABLE_SQLSTATE_CLASSES = ("08", "40", "53", "55P03", "57")  # connection, rollback, resources
+MISSING_RELATION_SQLSTATES = ("42P01", "3F000")  # undefined table, invalid schema name
+SETUP_RETRY_S = 300.0
+"""How long an event waits when the register is not set up: a person fixes that, in minutes."""
+
+
+class MissingTable(RegisterNotSetUp):
+    """A table the register needs is missing (``SqlRegister.readiness`` finds out which)."""
 
 
 class Cursor(Protocol):
@@ -71,6 +83,10 @@ POSTGRES = Dialect(
 def _sqlite_error(exc: sqlite3.Error) -> SyncError:
     text = str(exc).lower()  # read to classify, never quoted
     name = type(exc).__name__
+    if isinstance(exc, sqlite3.OperationalError) and "no such table" in text:
+        return MissingTable(
+            "the register is not set up: a table is missing", retry_after_s=SETUP_RETRY_S
+        )
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
         return RetryableError(f"the register database is busy ({name})", code="register_db_busy")
     return PermanentError(f"the register database failed ({name})", code="register_db_error")
@@ -79,6 +95,11 @@ def _sqlite_error(exc: sqlite3.Error) -> SyncError:
 def _postgres_error(exc: psycopg.Error) -> SyncError:
     state = getattr(exc, "sqlstate", None) or ""
     name = type(exc).__name__
+    if state in MISSING_RELATION_SQLSTATES:
+        return MissingTable(
+            f"the register is not set up: a table is missing (SQLSTATE {state})",
+            retry_after_s=SETUP_RETRY_S,
+        )
     if isinstance(exc, psycopg.OperationalError) or state.startswith(RETRYABLE_SQLSTATE_CLASSES):
         return RetryableError(
             f"the register database is unavailable ({name}, SQLSTATE {state or 'none'})",
@@ -90,8 +111,17 @@ def _postgres_error(exc: psycopg.Error) -> SyncError:
     )
 
 
+def _lenient_text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
 class RegisterDatabase:
-    """One connection (opened on first use) to ``sqlite:///path`` or ``postgresql://...``."""
+    """One connection (opened on first use) to ``sqlite:///path`` or ``postgresql://...``.
+
+    ``describe_missing``, when set, says which tables are missing (the
+    register knows its own table names); a ``MissingTable`` raised by a
+    transaction then names them, since the driver's message is not quoted.
+    """
 
     def __init__(self, url: str, *, schema: str | None = None, timeout_s: float = 10.0) -> None:
         if url.startswith("sqlite:///"):
@@ -110,17 +140,43 @@ class RegisterDatabase:
         self._lock = threading.RLock()
         self._sqlite: sqlite3.Connection | None = None
         self._postgres: psycopg.Connection[tuple[Any, ...]] | None = None
+        self.describe_missing: Callable[[], Sequence[str]] | None = None
 
     @contextmanager
-    def transaction(self) -> Iterator[Cursor]:
-        """One transaction, committed when the block ends; errors translated."""
+    def transaction(self, *, create: bool = False, explain: bool = True) -> Iterator[Cursor]:
+        """One transaction, committed when the block ends; errors translated.
+
+        ``create``: a SQLite file that does not exist is created (for
+        ``create_schema`` only); otherwise its absence is ``RegisterNotSetUp``.
+        ``explain``: a missing table is named through ``describe_missing``.
+        """
         with self._lock:
-            if self.dialect is SQLITE:
-                with self._sqlite_tx() as cur:
-                    yield cur
-            else:
-                with self._postgres_tx() as cur:
-                    yield cur
+            try:
+                if self.dialect is SQLITE:
+                    with self._sqlite_tx(create) as cur:
+                        yield cur
+                else:
+                    with self._postgres_tx() as cur:
+                        yield cur
+            except MissingTable as error:
+                if not explain:
+                    raise
+                raise self._explained(error) from error
+
+    def _explained(self, error: MissingTable) -> MissingTable:
+        """The error naming the missing tables, when ``describe_missing`` can tell."""
+        problems: Sequence[str] = ()
+        if self.describe_missing is not None:
+            try:
+                problems = self.describe_missing()
+            except SyncError:  # the description is a courtesy: the first error stands
+                problems = ()
+        if not problems:
+            return error
+        return MissingTable(
+            "the register is not set up: " + "; ".join(problems),
+            retry_after_s=error.retry_after_s,
+        )
 
     def sql(self, text: str) -> str:
         """SQL written with ``?`` placeholders, in this backend's style."""
@@ -150,14 +206,24 @@ class RegisterDatabase:
     # -- backends -----------------------------------------------------------
 
     @contextmanager
-    def _sqlite_tx(self) -> Iterator[Cursor]:
+    def _sqlite_tx(self, create: bool) -> Iterator[Cursor]:
         try:
             if self._sqlite is None:
-                if self._path != ":memory:":
+                if self._path != ":memory:" and not Path(self._path).exists():
+                    if not create:
+                        raise RegisterNotSetUp(
+                            "the register is not set up: the SQLite file named by [register] url "
+                            "does not exist",
+                            retry_after_s=SETUP_RETRY_S,
+                        )
                     Path(self._path).parent.mkdir(parents=True, exist_ok=True)
                 self._sqlite = sqlite3.connect(
                     self._path, isolation_level=None, check_same_thread=False, timeout=self._timeout
                 )
+                # Text that is not UTF-8 (the register's application can write
+                # any bytes) reads as lone surrogates, which validation refuses
+                # by field, instead of failing the whole read.
+                self._sqlite.text_factory = _lenient_text
             cur = self._sqlite.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
@@ -171,20 +237,39 @@ class RegisterDatabase:
 
     @contextmanager
     def _postgres_tx(self) -> Iterator[Cursor]:
+        conn = self._postgres_connection()
         try:
-            if self._postgres is None or self._postgres.closed:
-                conn = psycopg.connect(
-                    self._url,
-                    autocommit=True,
-                    connect_timeout=max(1, int(self._timeout)),
-                    options=f"-c statement_timeout={int(self._timeout * 1000)}",
-                )
-                if self._schema:
-                    conn.execute(
-                        pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(self._schema))
-                    )
-                self._postgres = conn
-            with self._postgres.transaction(), self._postgres.cursor() as cur:
+            with conn.transaction(), conn.cursor() as cur:
                 yield cur
         except psycopg.Error as exc:
             raise _postgres_error(exc) from exc
+
+    def _postgres_connection(self) -> psycopg.Connection[tuple[Any, ...]]:
+        """The open connection, or a new one; a refused connection is ``register_unreachable``."""
+        if self._postgres is not None and not self._postgres.closed:
+            return self._postgres
+        try:
+            conn = psycopg.connect(
+                self._url,
+                autocommit=True,
+                connect_timeout=max(1, int(self._timeout)),
+                options=f"-c statement_timeout={int(self._timeout * 1000)}",
+            )
+        except psycopg.Error as exc:
+            # Refused, unknown host, no such database, authentication: libpq's
+            # message may quote the user or host, so only the class is named.
+            raise RegisterNotSetUp(
+                "the register is not set up: no connection to the database named by "
+                f"[register] url ({type(exc).__name__})",
+                code="register_unreachable",
+            ) from exc
+        try:
+            if self._schema:
+                conn.execute(
+                    pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(self._schema))
+                )
+        except psycopg.Error as exc:
+            conn.close()
+            raise _postgres_error(exc) from exc
+        self._postgres = conn
+        return conn

@@ -29,6 +29,7 @@ from sync.model import (
     NoticeKind,
     Origin,
     RegisterNotice,
+    RegisterReadiness,
     SubjectId,
 )
 from sync.ports import Register
@@ -405,3 +406,41 @@ def test_subjects_are_found_by_email_whatever_its_case_and_never_once_erased(
 
     assert register.port.apply([stored(1, EventKind.ERASURE, "C-3")]) == {1: None}
     assert register.port.subjects_for_email("anna@example.se") == ["C-1"]
+
+
+def test_a_register_that_is_set_up_says_it_is_ready(register: Harness) -> None:
+    assert register.port.readiness() == RegisterReadiness()
+    assert register.port.readiness().as_dict() == {"ready": True, "problems": []}
+
+
+# -- readiness of the HTTP register against the reference register served over HTTP
+
+
+def test_an_http_register_with_the_wrong_secret_is_not_ready_and_names_the_setting() -> None:
+    with serving(SECRET, FakeRegister()) as server:
+        wrong = HttpRegister(url=server.url, secret="not-the-register-secret", timeout_s=5)
+        try:
+            readiness = wrong.readiness()
+        finally:
+            wrong.close()
+
+    assert readiness.problems == (
+        "the register refused hubsync's signature (401); check [register] secret",
+    )
+    assert server.requests == [("GET", "/v1/subjects/hubsync-readiness-probe")]
+
+
+def test_an_http_register_that_stopped_answering_is_not_ready() -> None:
+    with serving(SECRET, FakeRegister()) as server:
+        url = server.url
+        http = HttpRegister(url=url, secret=SECRET, timeout_s=2)
+        assert http.readiness().ready is True
+    try:
+        readiness = http.readiness()
+    finally:
+        http.close()
+
+    assert readiness.problems == (
+        "the register does not answer at [register] url (register_unreachable)",
+    )
+    assert url not in readiness.problems[0]

@@ -16,7 +16,14 @@ from responses import matchers
 
 from connectors.register.http import HttpRegister
 from sync.errors import PermanentError, RetryableError, SubjectAbsent
-from sync.model import EventKind, NoticeKind, Origin, RegisterNotice, SubjectId
+from sync.model import (
+    EventKind,
+    NoticeKind,
+    Origin,
+    RegisterNotice,
+    RegisterReadiness,
+    SubjectId,
+)
 from tests.conftest import T0
 from tests.integration.register.events import stored
 
@@ -307,3 +314,59 @@ def test_no_error_message_or_log_line_carries_an_email_or_a_value(
     text = " ".join(str(e) for e in errors) + json.dumps(logs, default=str)
     for secret in (EMAIL, "Annie-Secret", "@"):
         assert secret not in text
+
+
+# -- readiness ------------------------------------------------------------------
+
+PROBE = f"{URL}/v1/subjects/hubsync-readiness-probe"
+
+
+@pytest.mark.parametrize("status", [404, 200])
+def test_readiness_is_one_signed_get_that_a_404_or_a_200_answers_ready(
+    register: HttpRegister, mocked: responses.RequestsMock, status: int
+) -> None:
+    mocked.get(PROBE, status=status, json={"error": "unknown_subject"})
+
+    assert register.readiness() == RegisterReadiness()
+
+    (call,) = mocked.calls
+    expected = hmac.new(SECRET.encode(), f"{NOW}.".encode(), hashlib.sha256).hexdigest()
+    assert call.request.method == "GET"
+    assert call.request.headers["X-Hubsync-Signature"] == f"t={NOW},v1={expected}"
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        (
+            requests.ConnectionError("refused"),
+            "the register does not answer at [register] url (register_unreachable)",
+        ),
+        (
+            requests.Timeout("read timed out"),
+            "the register does not answer at [register] url (register_unreachable)",
+        ),
+        (401, "the register refused hubsync's signature (401); check [register] secret"),
+        (403, "the register refused hubsync's signature (403); check [register] secret"),
+        (503, "the register answered 503 ([register] url)"),
+        (400, "the register answered 400 ([register] url)"),
+    ],
+)
+def test_readiness_names_the_setting_to_look_at_in_one_attempt_and_never_the_url(
+    register: HttpRegister,
+    mocked: responses.RequestsMock,
+    sleeps: list[float],
+    answer: Exception | int,
+    problem: str,
+) -> None:
+    if isinstance(answer, int):
+        mocked.get(PROBE, status=answer, json={"error": "nope", "email": EMAIL})
+    else:
+        mocked.get(PROBE, body=answer)
+
+    readiness = register.readiness()
+
+    assert readiness.problems == (problem,)
+    assert len(mocked.calls) == 1  # a probe is not retried
+    assert sleeps == []
+    assert URL not in problem

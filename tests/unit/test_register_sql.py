@@ -10,7 +10,7 @@ import pytest
 import structlog
 
 from connectors.register.sql import SqlRegister
-from sync.errors import PermanentError, RetryableError
+from sync.errors import PermanentError, RegisterNotSetUp, RetryableError
 from sync.model import EventKind
 from tests.integration.register.events import register_side, stored
 
@@ -72,19 +72,37 @@ def test_an_erasure_scrubs_the_subjects_delivered_outbox_payloads_but_not_waitin
     assert json.loads(payloads["reg-2"])["changes"] == {"company": "Berg AB"}
 
 
-def test_missing_tables_are_a_permanent_error_that_quotes_nothing(tmp_path: Path) -> None:
+def test_missing_tables_are_register_not_set_up_naming_the_table_and_quoting_nothing(
+    tmp_path: Path,
+) -> None:
+    sqlite3.connect(tmp_path / "register.db").close()  # a database without tables
     register = SqlRegister(sqlite_url(tmp_path))
 
     outcomes = register.apply(
         [stored(1, EventKind.RECTIFICATION, "C-1", changes={"email": "anna@example.se"})]
     )
-    with pytest.raises(PermanentError) as caught:
+    with pytest.raises(RegisterNotSetUp) as caught:
         register.record("C-1")
 
-    assert isinstance(outcomes[1], PermanentError)
-    assert outcomes[1].code == "register_db_error"
-    assert "customers" not in str(caught.value)
+    assert isinstance(outcomes[1], RegisterNotSetUp)
+    assert outcomes[1].code == "register_not_set_up"
+    assert "table customers is missing ([register] customers_table)" in str(caught.value)
     assert "anna" not in str(outcomes[1])
+
+
+def test_a_missing_column_is_still_a_permanent_error_that_quotes_nothing(tmp_path: Path) -> None:
+    register = SqlRegister(sqlite_url(tmp_path))
+    register.create_schema()
+    with sqlite3.connect(tmp_path / "register.db") as conn:  # the register's admin broke it
+        conn.execute("ALTER TABLE customers RENAME COLUMN email TO mail")
+
+    with pytest.raises(PermanentError) as caught:
+        register.subjects_for_email("anna@example.se")
+    register.close()
+
+    assert caught.value.code == "register_db_error"
+    assert not isinstance(caught.value, RetryableError)
+    assert "anna" not in str(caught.value)
 
 
 def test_a_locked_sqlite_database_is_retryable(tmp_path: Path) -> None:
@@ -114,14 +132,20 @@ def test_a_locked_sqlite_database_is_retryable(tmp_path: Path) -> None:
     ]
 
 
-def test_an_unreachable_postgres_register_is_retryable() -> None:
+def test_an_unreachable_postgres_register_is_retryable_and_named_unreachable() -> None:
     register = SqlRegister("postgresql://nobody@127.0.0.1:1/none", timeout_s=1)
 
-    with pytest.raises(RetryableError) as caught:
+    with pytest.raises(RegisterNotSetUp) as caught:
         register.record("C-1")
+    readiness = register.readiness()
 
-    assert caught.value.code == "register_db_unavailable"
+    assert isinstance(caught.value, RetryableError)
+    assert caught.value.code == "register_unreachable"
     assert "nobody" not in str(caught.value)
+    assert "127.0.0.1" not in str(caught.value)
+    assert readiness.problems == (
+        "no connection to the database named by [register] url (OperationalError)",
+    )
 
 
 def test_an_outbox_row_that_is_not_an_event_is_left_waiting_and_logged_by_id(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -138,3 +139,39 @@ def test_export_without_a_hubspot_token_is_a_configuration_error(
         update={"access_token": None})}), "export", "C-1")  # fmt: skip
     assert ran.returncode == 2
     assert "HUBSYNC_HUBSPOT__ACCESS_TOKEN" in ran.stderr
+
+
+def test_export_with_the_register_not_set_up_names_the_missing_table_and_exits_1(
+    hub: Hub, settings: Settings, ledger: SqlLedger, register: SqlRegister, tmp_path: Path
+) -> None:
+    hub.form(EMAIL, firstname=FIRST_NAME, lastname=LAST_NAME)
+    register_file = settings.register.url.removeprefix("sqlite:///")
+    with sqlite3.connect(register_file) as conn:
+        conn.execute("DROP TABLE customers")
+    out = tmp_path / "C-1.json"
+
+    ran = _run(settings, "export", "C-1", "--out", str(out))
+
+    assert ran.returncode == 1
+    assert (
+        "error: the register is not set up: "
+        "table customers is missing ([register] customers_table)" in ran.stderr
+    )
+    assert "OperationalError" not in ran.stderr
+    assert ran.stdout == ""
+    assert not out.exists()
+    assert list(ledger.audit_rows()) == []
+    _assert_no_personal_data(ran.stderr)
+
+
+def test_export_with_no_register_database_says_it_does_not_exist_and_creates_none(
+    hub: Hub, settings: Settings, ledger: SqlLedger
+) -> None:
+    ran = _run(settings, "export", "C-1")
+
+    assert ran.returncode == 1
+    assert (
+        "the register is not set up: the SQLite file named by [register] url does not exist"
+        in ran.stderr
+    )
+    assert not Path(settings.register.url.removeprefix("sqlite:///")).exists()

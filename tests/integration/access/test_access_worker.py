@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import stat
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,30 @@ def test_an_export_that_cannot_be_written_is_dead_lettered_and_replays_once_fixe
     worker.run_until_idle()
     assert operator.event("acc-3").state.value == "done"
     assert (directory / "acc-3.json").exists()
+
+
+def test_an_access_event_waits_while_the_register_is_not_set_up_and_says_why(
+    hub: Hub,
+    settings: Settings,
+    register: SqlRegister,
+    operator: Operator,
+    worker: Worker,
+) -> None:
+    hub.form(EMAIL, firstname=FIRST_NAME, lastname=LAST_NAME)
+    register_file = settings.register.url.removeprefix("sqlite:///")
+    with sqlite3.connect(register_file) as conn:
+        conn.execute("DROP TABLE customers")
+    _access(operator, "C-1", "acc-9", EMAIL)
+
+    worker.run_once()
+
+    event = operator.event("acc-9")
+    assert event.state.value == "pending"  # waits for the operator's fix, not dead-lettered
+    assert event.last_error is not None
+    assert event.last_error.code == "register_not_set_up"
+    assert event.last_error.detail == (
+        "the register is not set up: table customers is missing ([register] customers_table)"
+    )
+    assert not (Path(settings.export.directory) / "acc-9.json").exists()
+    # A setup is fixed by a person: the next try is minutes away, not the usual seconds.
+    assert event.next_attempt_at - datetime.now(UTC) > timedelta(minutes=4)

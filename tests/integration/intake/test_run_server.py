@@ -19,6 +19,7 @@ import requests
 from connectors.hubspot.sandbox.config import SandboxConfig
 from connectors.hubspot.sandbox.server import RunningSandbox, running_sandbox
 from connectors.hubspot.signatures import sign_v3
+from connectors.register.sql import SqlRegister
 from sync import signing
 
 HUBSYNC = str(Path(sys.executable).with_name("hubsync"))
@@ -40,10 +41,14 @@ def free_port() -> int:
 
 
 def env_for(sandbox: RunningSandbox, tmp_path: Path, port: int) -> dict[str, str]:
+    register = SqlRegister(f"sqlite:///{tmp_path / 'register.db'}")
+    register.create_schema()  # /readyz is 503 while the register is not set up
+    register.close()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUBSYNC_")}
     env.update(
         {
             "HUBSYNC_LEDGER__URL": f"sqlite:///{tmp_path / 'ledger.db'}",
+            "HUBSYNC_REGISTER__URL": f"sqlite:///{tmp_path / 'register.db'}",
             "HUBSYNC_HUBSPOT__BASE_URL": sandbox.base_url,
             "HUBSYNC_HUBSPOT__ACCESS_TOKEN": TOKEN,
             "HUBSYNC_HUBSPOT__CLIENT_SECRET": CLIENT_SECRET,

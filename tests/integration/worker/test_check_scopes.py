@@ -29,6 +29,7 @@ def _check(
             "HUBSYNC_HUBSPOT__BASE_URL": base_url,
             "HUBSYNC_HUBSPOT__ACCESS_TOKEN": TOKEN,
             "HUBSYNC_AUDIT__PSEUDONYM_KEY": PSEUDONYM_KEY,
+            "HUBSYNC_REGISTER__URL": system.settings.register.url,
             "HUBSYNC_LOGGING__FORMAT": "json",
             **extra,
         }
