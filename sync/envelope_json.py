@@ -23,6 +23,8 @@ FIELDS = frozenset(
 KINDS = ", ".join(k.value for k in EventKind)
 MAX_NAME_SHOWN = 60
 MAX_EVENTS = 1000
+MAX_TIME_LENGTH = 64
+MAX_PROBLEMS = 100
 
 
 def _name(key: object) -> str:
@@ -47,6 +49,9 @@ def _text(data: dict[str, Any], name: str, found: list[str], *, required: bool) 
 def _occurred_at(data: dict[str, Any], found: list[str]) -> datetime | None:
     text = _text(data, "occurred_at", found, required=True)
     if text is None:
+        return None
+    if len(text) > MAX_TIME_LENGTH:
+        found.append(f"occurred_at: longer than {MAX_TIME_LENGTH} characters")
         return None
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -113,7 +118,18 @@ def envelope_from_json(data: Any) -> tuple[Envelope | None, list[str]]:
 
 
 def envelopes_from_json(document: Any) -> tuple[list[Envelope], list[str]]:
-    """One event object or ``{"events": [...]}``: the envelopes, or every problem by field."""
+    """One event object or ``{"events": [...]}``: the envelopes, or the problems by field.
+
+    At most ``MAX_PROBLEMS`` problems are listed, then how many more there were.
+    """
+    envelopes, found = _envelopes(document)
+    if len(found) > MAX_PROBLEMS:
+        more = len(found) - MAX_PROBLEMS
+        found = [*found[:MAX_PROBLEMS], f"... and {more} more problems"]
+    return envelopes, found
+
+
+def _envelopes(document: Any) -> tuple[list[Envelope], list[str]]:
     if isinstance(document, dict) and "events" in document:
         extra = [f"{_name(k)}: unknown field" for k in document if k != "events"]
         items = document["events"]

@@ -9,6 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from sync.envelope_json import MAX_EVENTS, MAX_TIME_LENGTH
+from sync.validation import (
+    MAX_CHANGES,
+    MAX_EMAIL_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_LABEL_LENGTH,
+    MAX_SUBSCRIPTIONS,
+    MAX_WEBHOOK_EVENTS,
+)
+
 _ERROR = {
     "type": "object",
     "properties": {"error": {"type": "string"}, "problems": {"type": "array"}},
@@ -18,7 +28,7 @@ _ENVELOPE = {
     "required": ["event_id", "kind", "subject_id", "occurred_at"],
     "additionalProperties": False,
     "properties": {
-        "event_id": {"type": "string", "minLength": 1, "maxLength": 200},
+        "event_id": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH},
         "kind": {
             "type": "string",
             "enum": [
@@ -31,13 +41,17 @@ _ENVELOPE = {
                 "access",
             ],
         },
-        "subject_id": {"type": "string", "minLength": 1, "maxLength": 200},
-        "occurred_at": {"type": "string", "format": "date-time"},
-        "email": {"type": ["string", "null"], "format": "email"},
-        "changes": {"type": "object"},
-        "subscription_ids": {"type": "array", "items": {"type": "string"}},
-        "legal_basis": {"type": ["string", "null"]},
-        "reference": {"type": ["string", "null"]},
+        "subject_id": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH},
+        "occurred_at": {"type": "string", "format": "date-time", "maxLength": MAX_TIME_LENGTH},
+        "email": {"type": ["string", "null"], "format": "email", "maxLength": MAX_EMAIL_LENGTH},
+        "changes": {"type": "object", "maxProperties": MAX_CHANGES},
+        "subscription_ids": {
+            "type": "array",
+            "maxItems": MAX_SUBSCRIPTIONS,
+            "items": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH},
+        },
+        "legal_basis": {"type": ["string", "null"], "maxLength": MAX_LABEL_LENGTH},
+        "reference": {"type": ["string", "null"], "maxLength": MAX_LABEL_LENGTH},
     },
 }
 _WEBHOOK_EVENT = {
@@ -104,14 +118,18 @@ def openapi_document() -> dict[str, Any]:
                         "required": True,
                         "content": {
                             "application/json": {
-                                "schema": {"type": "array", "items": _WEBHOOK_EVENT}
+                                "schema": {
+                                    "type": "array",
+                                    "maxItems": MAX_WEBHOOK_EVENTS,
+                                    "items": _WEBHOOK_EVENT,
+                                }
                             }
                         },
                     },
                     "responses": _responses(
                         {
-                            "204": "stored (or a redelivery, dropped)",
-                            "400": "malformed batch",
+                            "204": "stored (a redelivery dropped, a malformed item set aside)",
+                            "400": "not a JSON array of events, or too many of them",
                             "401": "missing, invalid or stale signature",
                             "413": "body too large",
                         }
@@ -140,7 +158,12 @@ def openapi_document() -> dict[str, Any]:
                                             "type": "object",
                                             "required": ["events"],
                                             "properties": {
-                                                "events": {"type": "array", "items": _ENVELOPE}
+                                                "events": {
+                                                    "type": "array",
+                                                    "minItems": 1,
+                                                    "maxItems": MAX_EVENTS,
+                                                    "items": _ENVELOPE,
+                                                }
                                             },
                                         },
                                     ]
@@ -173,6 +196,7 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "200": {"description": "the event"},
                         "404": {"description": "none"},
+                        "422": {"description": "an id no event can have"},
                     },
                 }
             },

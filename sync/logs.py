@@ -44,13 +44,20 @@ SAFE_KEYS = frozenset(
         "location", "allowed", "command", "rows", "first_bad_row", "ok", "scrubbed",
         "duplicate", "dry_run", "receipt_key", "property", "field", "type", "step",
         "subjects", "opt_outs_found", "source", "receipts_count", "scrubbed_count",
+        "problems",
     }
 )  # fmt: skip
 """Keys whose values are safe by construction: ids, kinds, states, counts, names."""
 
 SAFE_SUFFIXES = ("_id", "_ids", "_count", "_s", "_at", "_status", "_total")
 
-EMAIL_PATTERN = re.compile(r"[^\s@\"'<>(),;:]+@[^\s@\"'<>(),;:]+\.[A-Za-z]{2,}")
+ADDRESS_CHARS = r"[^\s@\"'<>(),;:]"
+EMAIL_PATTERN = re.compile(
+    rf"(?<!{ADDRESS_CHARS}){ADDRESS_CHARS}+@{ADDRESS_CHARS}+\.[A-Za-z]{{2,}}"
+)
+"""Anything shaped like an email address. A match starts only where a run of
+address characters starts (the lookbehind), so the search is linear in the
+text: without it, every position of a long run was tried again (quadratic)."""
 
 
 def _mask(value: Any) -> Any:
