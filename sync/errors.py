@@ -14,6 +14,7 @@
     |   |   +-- MappingError        the mapping or an event's fields are wrong
     |   +-- SubjectAbsent           nothing to do: done, with a note
     +-- LedgerError                 the ledger refused or could not do it
+        +-- UnstorableInput         the input holds what the database cannot store; never retry
         +-- SchemaOutdated          run ``hubsync db upgrade``
         +-- EventNotFound           no such event
         +-- InvalidTransition       the event is not in a state that allows this
@@ -136,6 +137,16 @@ class SubjectAbsent(SyncError):
 
 class LedgerError(HubsyncError):
     """The ledger could not do what was asked."""
+
+
+class UnstorableInput(LedgerError):
+    """The ledger cannot store a value of the input; nothing was stored, and retrying cannot help.
+
+    An encoding error (a lone surrogate) or a driver's data error (PostgreSQL
+    text cannot hold NUL) that input validation did not catch first. The
+    intake answers 422, never 5xx or "retry later"; the message names the
+    error's class only, since drivers quote the value.
+    """
 
 
 class SchemaOutdated(LedgerError):

@@ -422,3 +422,39 @@ class HubSpotChange:
     primary_id: str | None = None
     merged_ids: tuple[str, ...] = ()
     new_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetAsideItem:
+    """An item of a signed webhook batch that cannot be processed, kept as received.
+
+    ``item`` is the decoded JSON as HubSpot sent it (personal data: never
+    logged, out of the repr); ``problem`` names the field and what is wrong,
+    never a value. The receipt key is a digest of the item, so a redelivery
+    of the same batch is recognised.
+    """
+
+    receipt_key: str
+    item: Any = field(repr=False)
+    problem: str
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookBatch:
+    """A signed webhook body read item by item: (receipt key, event) pairs and the set-aside."""
+
+    items: list[tuple[str, dict[str, Any]]]
+    set_aside: list[SetAsideItem] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class SetAsideRow:
+    """A webhook inbox row set aside as ``failed``, as an operator sees it (no payload).
+
+    ``problem`` is why the intake set it aside (field name and rule); None
+    when processing failed later (the audit row and the log say why).
+    """
+
+    receipt_key: str
+    received_at: datetime
+    problem: str | None

@@ -27,6 +27,8 @@ from sync.model import (
     Outcome,
     RegisterNotice,
     RegisterReadiness,
+    SetAsideItem,
+    SetAsideRow,
     StoredEvent,
     SubjectId,
     SubmitResult,
@@ -205,9 +207,21 @@ class Ledger(Protocol):
         ...
 
     def store_webhooks(
-        self, items: Sequence[tuple[str, dict[str, Any]]], now: datetime, ttl: timedelta
+        self,
+        items: Sequence[tuple[str, dict[str, Any]]],
+        now: datetime,
+        ttl: timedelta,
+        set_aside: Sequence[SetAsideItem] = (),
     ) -> list[bool]:
-        """Store (receipt key, event) pairs of one webhook batch; True for each new key."""
+        """Store a webhook batch (events pending, malformed items failed); True per new key."""
+        ...
+
+    def set_aside_webhooks(self, limit: int = 100) -> list[SetAsideRow]:
+        """Failed inbox rows, oldest first, without their payload."""
+        ...
+
+    def skip_webhooks(self, keys: Sequence[str], now: datetime) -> int:
+        """Give up failed inbox rows (an operator's decision): skipped, payload scrubbed."""
         ...
 
     def pending_webhooks(self, limit: int) -> list[tuple[str, dict[str, Any]]]:

@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql as pgsql
 
 from sync.audit import AuditEntry
-from sync.errors import LedgerError
+from sync.errors import LedgerError, UnstorableInput
 from sync.ledger.sql import Cursor, SqlLedger
 from sync.model import NewEvent, StoredEvent, SubmitResult
 
@@ -122,8 +122,18 @@ class PostgresLedger(SqlLedger):
 
 @contextmanager
 def _translated() -> Iterator[None]:
+    """psycopg errors become LedgerError, named by class and SQLSTATE only.
+
+    A data error (SQLSTATE class 22: text holding NUL, a number out of range)
+    or a value the driver cannot encode is ``UnstorableInput``: retrying the
+    same input can never succeed.
+    """
     try:
         yield
+    except (psycopg.DataError, UnicodeError) as exc:
+        raise UnstorableInput(
+            f"the ledger cannot store a value of this input ({type(exc).__name__})"
+        ) from exc
     except psycopg.Error as exc:
         state = getattr(exc, "sqlstate", None) or "unknown"
         raise LedgerError(

@@ -143,6 +143,11 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE hubspot_inbox ADD COLUMN lease_owner TEXT",
         "ALTER TABLE hubspot_inbox ADD COLUMN lease_until {float}",
     ],
+    5: [
+        # Why an inbox row was set aside (a malformed item of a signed batch):
+        # a field name and what is wrong with it, never a value.
+        "ALTER TABLE hubspot_inbox ADD COLUMN problem TEXT",
+    ],
 }
 
 LATEST_VERSION = max(MIGRATIONS)

@@ -9,9 +9,10 @@ deterministic in tests. Times are stored as Unix seconds.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -27,7 +28,13 @@ from sync.audit import (
     verify_chain,
 )
 from sync.deadlines import MAX_EXTENSION_DAYS, due_at
-from sync.errors import EventNotFound, InvalidTransition, LeaseLost, SchemaOutdated
+from sync.errors import (
+    EventNotFound,
+    InvalidTransition,
+    LeaseLost,
+    SchemaOutdated,
+    UnstorableInput,
+)
 from sync.ledger.schema import LATEST_VERSION, MIGRATIONS, SCHEMA_VERSION_TABLE
 from sync.model import (
     KINDS_ALLOWED_AFTER_ERASURE,
@@ -39,6 +46,8 @@ from sync.model import (
     NewEvent,
     Origin,
     Outcome,
+    SetAsideItem,
+    SetAsideRow,
     StoredEvent,
     SubjectId,
     SubmitResult,
@@ -57,6 +66,8 @@ AUDIT_COLUMNS = (
     "row_hash"
 )
 
+AUDIT_MARKS = "(" + ", ".join(["?"] * 18) + ")"
+
 SUBJECT_ERASED = "subject_erased"
 INSERT_EVENT = (
     "INSERT INTO events (origin, event_id, direction, kind, subject_id, state, attempts, "
@@ -66,6 +77,7 @@ INSERT_EVENT = (
 INSERT_MARKS = "(?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 INSERT_CONFLICT = " ON CONFLICT (origin, event_id) DO NOTHING"
 INSERT_CHUNK = 100
+UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
 ERASING_SUBJECTS = "SELECT subject_id FROM subjects WHERE erasure IS NOT NULL"
 """The note of an event refused because its subject is erased or being erased."""
 
@@ -339,63 +351,66 @@ class SqlLedger(ABC):
         being erased are stored as ``skipped`` without their payload, except
         erasure and access. ``audit`` builds a row for each newly stored event.
         """
+        _check_storable(t for e in events for t in (e.envelope.event_id, e.envelope.subject_id))
         now_s, due_s = ts(now), ts(due_at(now))
         with self._tx(Lock.INTAKE) as cur:
             subjects = sorted({e.envelope.subject_id for e in events})
             erasing = self._erasing_subjects(cur, subjects)
-            if audit is None and all(e.envelope.kind is not EventKind.ERASURE for e in events):
-                return self._insert_many(cur, events, erasing, now_s, due_s)
-            results: list[SubmitResult] = []
+            # An erasure refuses the events of its subject after it in the batch
+            # as it would in a later batch: decided in order, stored in bulk.
+            refused: list[bool] = []
             for new in events:
-                env = new.envelope
-                refused = _refused(new, erasing)
-                row = self._exec(
-                    cur,
-                    INSERT_EVENT + " VALUES " + INSERT_MARKS + INSERT_CONFLICT + " RETURNING seq",
-                    _event_row(new, refused, now_s, due_s),
-                ).fetchone()
-                if row is None:
-                    results.append(self._duplicate(cur, new))
-                    continue
-                seq = int(row[0])
-                if env.kind is EventKind.ERASURE and not refused:
-                    self._begin_erasure(cur, env.subject_id, seq, now_s)
-                    erasing.add(env.subject_id)
-                if audit is not None:
-                    self._append_audit(cur, [audit(self._get(cur, seq))])
-                state = EventState.SKIPPED if refused else EventState.PENDING
-                results.append(SubmitResult(env.event_id, new.origin, state, False))
+                refused.append(_refused(new, erasing))
+                if new.envelope.kind is EventKind.ERASURE:
+                    erasing.add(new.envelope.subject_id)
+            results, seqs = self._insert_many(cur, events, refused, now_s, due_s)
+            stored = self._get_many(cur, seqs)  # as stored, before any supersession
+            first_erasures: dict[SubjectId, int] = {}
+            for event in stored:
+                if event.kind is EventKind.ERASURE:
+                    first_erasures.setdefault(event.subject_id, event.seq)
+            self._begin_erasures(cur, first_erasures, now_s)
+            if audit is not None:
+                self._append_audit(cur, [audit(e) for e in stored])
         return results
 
     def _insert_many(
         self,
         cur: Cursor,
         events: Sequence[NewEvent],
-        erasing: set[SubjectId],
+        refused: Sequence[bool],
         now_s: float,
         due_s: float,
-    ) -> list[SubmitResult]:
-        """Intake without erasures or audit rows: one multi-row INSERT per 100 events."""
-        stored: set[tuple[str, str]] = set()
+    ) -> tuple[list[SubmitResult], list[int]]:
+        """Store events with one multi-row INSERT per 100; ``refused`` ones as skipped.
+
+        Returns the answers, and the seqs of the events newly stored, in order.
+        """
+        stored: dict[tuple[str, str], int] = {}
         for start in range(0, len(events), INSERT_CHUNK):
             chunk = events[start : start + INSERT_CHUNK]
+            flags = refused[start : start + INSERT_CHUNK]
             params = [
-                v for new in chunk for v in _event_row(new, _refused(new, erasing), now_s, due_s)
+                v
+                for new, no in zip(chunk, flags, strict=True)
+                for v in _event_row(new, no, now_s, due_s)
             ]
             values = ", ".join([INSERT_MARKS] * len(chunk))
-            sql = f"{INSERT_EVENT} VALUES {values}{INSERT_CONFLICT} RETURNING origin, event_id"
+            sql = f"{INSERT_EVENT} VALUES {values}{INSERT_CONFLICT} RETURNING origin, event_id, seq"
             rows = self._exec(cur, sql, params).fetchall()
-            stored.update((r[0], r[1]) for r in rows)
+            stored.update(((r[0], r[1]), int(r[2])) for r in rows)
         results: list[SubmitResult] = []
-        for new in events:
+        seqs: list[int] = []
+        for new, no in zip(events, refused, strict=True):
             key = (new.origin.value, new.envelope.event_id)
-            if key in stored:
-                stored.discard(key)  # a second copy in the same batch is a duplicate
-                state = EventState.SKIPPED if _refused(new, erasing) else EventState.PENDING
+            seq = stored.pop(key, None)  # a second copy in the same batch is a duplicate
+            if seq is not None:
+                seqs.append(seq)
+                state = EventState.SKIPPED if no else EventState.PENDING
                 results.append(SubmitResult(new.envelope.event_id, new.origin, state, False))
             else:
                 results.append(self._duplicate(cur, new))
-        return results
+        return results, seqs
 
     def _duplicate(self, cur: Cursor, new: NewEvent) -> SubmitResult:
         existing = self._exec(
@@ -418,26 +433,41 @@ class SqlLedger(ABC):
             found.update(SubjectId(r[0]) for r in rows)
         return found
 
-    def _begin_erasure(self, cur: Cursor, subject_id: str, erasure_seq: int, now_s: float) -> None:
-        self._exec(
-            cur,
-            "INSERT INTO subjects (subject_id, erasure, erasure_at, updated_at) "
-            "VALUES (?, 'erasing', ?, ?) ON CONFLICT (subject_id) DO UPDATE SET "
-            "erasure = COALESCE(subjects.erasure, 'erasing'), "
-            "erasure_at = COALESCE(subjects.erasure_at, excluded.erasure_at), "
-            "updated_at = excluded.updated_at",
-            (subject_id, now_s, now_s),
-        )
+    def _begin_erasures(self, cur: Cursor, erasures: dict[SubjectId, int], now_s: float) -> None:
+        """Mark subjects as being erased and supersede what waits for them.
+
+        ``erasures`` maps each subject to the seq of its first erasure in the
+        batch, which names the supersession in the superseded events' note.
+        """
+        subjects = sorted(erasures)
+        for chunk in _chunks(subjects, INSERT_CHUNK):
+            values = ", ".join(["(?, 'erasing', ?, ?)"] * len(chunk))
+            self._exec(
+                cur,
+                "INSERT INTO subjects (subject_id, erasure, erasure_at, updated_at) "
+                f"VALUES {values} ON CONFLICT (subject_id) DO UPDATE SET "
+                "erasure = COALESCE(subjects.erasure, 'erasing'), "
+                "erasure_at = COALESCE(subjects.erasure_at, excluded.erasure_at), "
+                "updated_at = excluded.updated_at",
+                [v for subject in chunk for v in (subject, now_s, now_s)],
+            )
         # Access requests are answered in order (they read, they do not write);
         # every other waiting event would write to a person who is to be erased.
-        self._exec(
-            cur,
-            "UPDATE events SET state = 'superseded', payload = NULL, scrubbed_at = ?, "
-            "finished_at = ?, note = ?, lease_owner = NULL, lease_until = NULL "
-            "WHERE subject_id = ? AND seq <> ? AND state IN ('pending', 'failed') "
-            "AND kind NOT IN ('erasure', 'access')",
-            (now_s, now_s, f"superseded_by_erasure:{erasure_seq}", subject_id, erasure_seq),
-        )
+        for chunk in _chunks(subjects, INSERT_CHUNK):
+            rows = " UNION ALL ".join(["SELECT ? AS subject_id, ? AS note"] * len(chunk))
+            params: list[Any] = [now_s, now_s]
+            for subject in chunk:
+                params += [subject, f"superseded_by_erasure:{erasures[subject]}"]
+            self._exec(
+                cur,
+                "UPDATE events SET state = 'superseded', payload = NULL, scrubbed_at = ?, "
+                "finished_at = ?, note = erasing.note, lease_owner = NULL, lease_until = NULL "
+                f"FROM ({rows}) AS erasing "
+                "WHERE events.subject_id = erasing.subject_id "
+                "AND events.state IN ('pending', 'failed') "
+                "AND events.kind NOT IN ('erasure', 'access')",
+                params,
+            )
 
     # -- claiming ----------------------------------------------------------
 
@@ -761,6 +791,17 @@ class SqlLedger(ABC):
             raise EventNotFound(f"no event with seq {seq}")
         return _event(found)
 
+    def _get_many(self, cur: Cursor, seqs: Sequence[int]) -> list[StoredEvent]:
+        """Events by seq, in the order of ``seqs`` (500 to a query)."""
+        found: dict[int, StoredEvent] = {}
+        for chunk in _chunks(seqs, 500):
+            marks = ", ".join("?" for _ in chunk)
+            rows = self._exec(
+                cur, f"SELECT {EVENT_COLUMNS} FROM events WHERE seq IN ({marks})", chunk
+            ).fetchall()
+            found.update((int(r[0]), _event(r)) for r in rows)
+        return [found[seq] for seq in seqs]
+
     def get(self, seq: int) -> StoredEvent:
         """One event by the ledger's own key."""
         with self._read() as cur:
@@ -768,6 +809,7 @@ class SqlLedger(ABC):
 
     def find(self, event_id: str, origin: Origin | None = None) -> list[StoredEvent]:
         """Events with this id (one per origin at most)."""
+        _check_storable([event_id])
         sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ?"
         params: list[Any] = [event_id]
         if origin is not None:
@@ -1043,7 +1085,7 @@ class SqlLedger(ABC):
             # Processed inbox rows are receipts too; pending ones are kept until processed.
             self._exec(
                 cur,
-                "DELETE FROM hubspot_inbox WHERE state = 'done' AND expires_at <= ?",
+                "DELETE FROM hubspot_inbox WHERE state IN ('done', 'skipped') AND expires_at <= ?",
                 (ts(now),),
             )
             return purged + max(cur.rowcount, 0)
@@ -1051,37 +1093,74 @@ class SqlLedger(ABC):
     # -- HubSpot webhook inbox -----------------------------------------------
 
     def store_webhooks(
-        self, items: Sequence[tuple[str, dict[str, Any]]], now: datetime, ttl: timedelta
+        self,
+        items: Sequence[tuple[str, dict[str, Any]]],
+        now: datetime,
+        ttl: timedelta,
+        set_aside: Sequence[SetAsideItem] = (),
     ) -> list[bool]:
-        """Store webhook events as received, in one transaction; True for each new key.
+        """Store a webhook batch as received, in one transaction; True for each new key.
 
-        ``items`` are (receipt key, event) pairs. A key already in the inbox
-        (a redelivery, or a second copy in the same batch) answers False and
+        ``items`` are (receipt key, event) pairs, stored ``pending``;
+        ``set_aside`` are the batch's malformed items, stored ``failed`` with
+        their problem for an operator (``hubsync inbox status``). The answer
+        lists ``items`` then ``set_aside``. A key already in the inbox (a
+        redelivery, or a second copy in the same batch) answers False and
         changes nothing. ``ttl`` is how long a processed key is remembered.
         """
         now_s, expires_s = ts(now), ts(now + ttl)
+        rows: list[tuple[str, str, str, str | None]] = [
+            (key, json.dumps(payload), "pending", None) for key, payload in items
+        ]
+        rows += [(s.receipt_key, json.dumps(s.item), "failed", s.problem) for s in set_aside]
         stored: set[str] = set()
         with self._tx() as cur:
-            for chunk in _chunks(items, INSERT_CHUNK):
+            for chunk in _chunks(rows, INSERT_CHUNK):
                 params = [
                     v
-                    for key, payload in chunk
-                    for v in (key, now_s, expires_s, json.dumps(payload), "pending")
+                    for key, payload, state, problem in chunk
+                    for v in (key, now_s, expires_s, payload, state, problem)
                 ]
-                values = ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
-                rows = self._exec(
+                values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
+                found = self._exec(
                     cur,
                     "INSERT INTO hubspot_inbox (receipt_key, received_at, expires_at, payload, "
-                    f"state) VALUES {values} ON CONFLICT (receipt_key) DO NOTHING "
+                    f"state, problem) VALUES {values} ON CONFLICT (receipt_key) DO NOTHING "
                     "RETURNING receipt_key",
                     params,
                 ).fetchall()
-                stored.update(r[0] for r in rows)
+                stored.update(r[0] for r in found)
         fresh: list[bool] = []
-        for key, _ in items:
+        for key, *_ in rows:
             fresh.append(key in stored)
             stored.discard(key)  # a second copy in the same batch is a redelivery
         return fresh
+
+    def set_aside_webhooks(self, limit: int = 100) -> list[SetAsideRow]:
+        """Failed inbox rows, oldest first: key, when received, and why (no payload)."""
+        with self._read() as cur:
+            rows = self._exec(
+                cur,
+                "SELECT receipt_key, received_at, problem FROM hubspot_inbox "
+                "WHERE state = 'failed' ORDER BY seq LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [SetAsideRow(str(r[0]), _dt(r[1]), r[2]) for r in rows]
+
+    def skip_webhooks(self, keys: Sequence[str], now: datetime) -> int:
+        """Failed inbox rows given up by an operator: ``skipped``, payload scrubbed."""
+        changed = 0
+        with self._tx() as cur:
+            for chunk in _chunks(keys, 500):
+                marks = ", ".join(["?"] * len(chunk))
+                self._exec(
+                    cur,
+                    "UPDATE hubspot_inbox SET state = 'skipped', payload = NULL, processed_at = ? "
+                    f"WHERE state = 'failed' AND receipt_key IN ({marks})",
+                    (ts(now), *chunk),
+                )
+                changed += max(cur.rowcount, 0)
+        return changed
 
     def pending_webhooks(self, limit: int) -> list[tuple[str, dict[str, Any]]]:
         """Stored webhook events not yet processed, oldest first: (receipt key, event)."""
@@ -1387,20 +1466,12 @@ class SqlLedger(ABC):
         for entry in [replace(e, at=e.at.astimezone(UTC)) for e in entries]:
             seq += 1
             row_hash = chain_hash(prev, seq, entry)
-            self._exec(
-                cur,
-                f"INSERT INTO audit_log ({AUDIT_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    seq, ts(entry.at), entry.actor, entry.action, entry.direction, entry.system,
-                    entry.subject_pseudonym, entry.kind, entry.event_id, entry.outcome,
-                    json.dumps(list(entry.field_names)), json.dumps(list(entry.data_categories)),
-                    entry.http_status, entry.correlation_id, entry.attempt, entry.detail,
-                    prev, row_hash,
-                ),
-            )  # fmt: skip
             rows.append(AuditRow(seq, entry, prev, row_hash))
             prev = row_hash
+        for chunk in _chunks(rows, INSERT_CHUNK):
+            values = ", ".join([AUDIT_MARKS] * len(chunk))
+            params = [v for row in chunk for v in _audit_params(row)]
+            self._exec(cur, f"INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES {values}", params)
         self._exec(
             cur,
             "INSERT INTO audit_head (id, seq, row_hash) VALUES (1, ?, ?) "
@@ -1435,6 +1506,29 @@ class SqlLedger(ABC):
             ]
             head = self._exec(cur, "SELECT seq, row_hash FROM audit_head WHERE id = 1").fetchone()
         return verify_chain(rows, (int(head[0]), head[1]) if head else None)
+
+
+def _audit_params(row: AuditRow) -> tuple[Any, ...]:
+    """An audit row's columns, in the order of ``AUDIT_COLUMNS``."""
+    e = row.entry
+    return (
+        row.seq, ts(e.at), e.actor, e.action, e.direction, e.system, e.subject_pseudonym,
+        e.kind, e.event_id, e.outcome, json.dumps(list(e.field_names)),
+        json.dumps(list(e.data_categories)), e.http_status, e.correlation_id, e.attempt,
+        e.detail, row.prev_hash, row.row_hash,
+    )  # fmt: skip
+
+
+def _check_storable(texts: Iterable[str]) -> None:
+    """``UnstorableInput`` unless both backends can store every text as it is.
+
+    PostgreSQL refuses NUL in text and neither backend can encode a lone
+    surrogate; SQLite would store NUL, so it is refused here for both and
+    the same input gets the same answer whatever the backend.
+    """
+    for text in texts:
+        if UNSTORABLE_TEXT.search(text):
+            raise UnstorableInput("the ledger cannot store a value of this input (its characters)")
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:

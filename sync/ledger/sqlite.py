@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar
 
-from sync.errors import LedgerError
+from sync.errors import LedgerError, UnstorableInput
 from sync.ledger.sql import Cursor, SqlLedger
 
 BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another process's transaction
@@ -79,9 +79,17 @@ class SqliteLedger(SqlLedger):
 
 @contextmanager
 def _translated() -> Iterator[None]:
-    """sqlite3 errors become LedgerError, named by SQLite's error code only."""
+    """sqlite3 errors become LedgerError, named by SQLite's error code only.
+
+    A value SQLite cannot take (a lone surrogate, an integer past 64 bits) is
+    ``UnstorableInput``: the same input fails on PostgreSQL too.
+    """
     try:
         yield
+    except (UnicodeError, OverflowError, sqlite3.DataError) as exc:
+        raise UnstorableInput(
+            f"the ledger cannot store a value of this input ({type(exc).__name__})"
+        ) from exc
     except sqlite3.Error as exc:
         name = getattr(exc, "sqlite_errorname", None) or "unknown"
         raise LedgerError(f"SQLite ledger error {type(exc).__name__} ({name})") from exc

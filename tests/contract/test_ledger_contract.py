@@ -1485,7 +1485,7 @@ def test_correct_bucket_sets_the_tokens_hubspot_reports(ledger: SqlLedger) -> No
 
 
 def test_a_fresh_ledger_is_at_the_latest_schema_version(ledger: SqlLedger) -> None:
-    assert ledger.schema_version() == LATEST_VERSION == 4
+    assert ledger.schema_version() == LATEST_VERSION == 5
 
 
 def test_opening_an_existing_ledger_again_keeps_its_events(ledger: SqlLedger) -> None:
