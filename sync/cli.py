@@ -29,9 +29,9 @@ from rich.table import Table
 
 from sync import access, bootstrap, logs, serve
 from sync.audit import EXPORT_FIELDS, AuditEntry, AuditRow
-from sync.errors import ConfigurationError, HubsyncError, InvalidEvent
+from sync.errors import ConfigurationError, HubsyncError, InvalidEvent, UnstorableInput
 from sync.model import EventKind, EventState, Origin, StoredEvent
-from sync.operator import Operator, new_envelope
+from sync.operator import Operator, mask, new_envelope
 from sync.settings import Settings, load_settings
 
 log = structlog.get_logger("hubsync.cli")
@@ -43,6 +43,8 @@ RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 REPLAY_BATCH = 100
 PROGRESS_THRESHOLD = 50
+INBOX_SHOWN = 20  # failed inbox rows listed by `inbox status`
+INBOX_STATES = ("pending", "failed", "done", "skipped")
 """Off a terminal, long operations of this many items or more still show a progress bar."""
 
 
@@ -767,16 +769,72 @@ def inbox() -> None:
 @json_option
 @pass_state
 def inbox_status(state: CliState, as_json: bool) -> None:
-    """Webhook events by state: pending (to process), failed (for an operator), done."""
+    """Webhook events by state, and the failed ones (key, when, why) for an operator.
+
+    pending: to process; failed: set aside (a malformed item of a signed
+    batch, or an event that failed for good), waiting for ``inbox replay`` or
+    ``inbox skip``; done and skipped: finished.
+    """
     state.json = as_json
-    counts = state.operator().ledger.webhook_states()
-    report = {s: counts.get(s, 0) for s in ("pending", "failed", "done")}
+    ledger = state.operator().ledger
+    counts = ledger.webhook_states()
+    report: dict[str, Any] = {s: counts.get(s, 0) for s in INBOX_STATES}
+    rows = ledger.set_aside_webhooks(INBOX_SHOWN)
+    report["failed_items"] = [
+        {
+            "receipt_key": r.receipt_key,
+            "received_at": r.received_at.isoformat(),
+            "problem": r.problem,
+        }
+        for r in rows
+    ]
+
+    def text() -> None:
+        click.echo(", ".join(f"{name}: {report[name]}" for name in INBOX_STATES))
+        for row in rows:
+            why = row.problem or "failed while processing (see the audit log)"
+            click.echo(f"  {row.receipt_key}  {row.received_at.isoformat()}  {why}")
+        if report["failed"] > len(rows):
+            click.echo(f"  ... and {report['failed'] - len(rows)} more")
+
+    _emit(state, as_json, report, text)
+
+
+@inbox.command("skip")
+@click.argument("receipt_keys", nargs=-1, required=True)
+@click.option("--reason", required=True, help="Why these events are given up (audited).")
+@json_option
+@pass_state
+def inbox_skip(state: CliState, receipt_keys: tuple[str, ...], reason: str, as_json: bool) -> None:
+    """Give up failed webhook events (their payload is scrubbed); audited with the reason."""
+    state.json = as_json
+    operator = state.operator()
+    skipped = operator.ledger.skip_webhooks(list(receipt_keys), operator.clock.now())
+    operator.ledger.append_audit(
+        [
+            AuditEntry(
+                at=operator.clock.now(),
+                actor=operator.actor,
+                action="webhooks_skipped",
+                direction="to_register",
+                system="hubsync",
+                subject_pseudonym=None,
+                kind=None,
+                event_id=None,
+                outcome=f"{skipped} skipped",
+                detail=mask(reason)[:200],
+            )
+        ]
+    )
+    log.info("webhooks_skipped", count=skipped)
     _emit(
         state,
         as_json,
-        report,
-        lambda: click.echo(", ".join(f"{name}: {n}" for name, n in report.items())),
+        {"skipped": skipped},
+        lambda: click.echo(f"{skipped} webhook event(s) skipped"),
     )
+    if skipped < len(set(receipt_keys)):
+        raise click.exceptions.Exit(1)
 
 
 @inbox.command("replay")
@@ -918,7 +976,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one exit 
     except click.Abort:
         click.echo("aborted", err=True)
         return 1
-    except (ConfigurationError, InvalidEvent) as exc:
+    except (ConfigurationError, InvalidEvent, UnstorableInput) as exc:
         return _fail(state, str(exc), 2, type(exc).__name__)
     except HubsyncError as exc:
         return _fail(state, str(exc), 1, type(exc).__name__)

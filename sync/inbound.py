@@ -165,9 +165,9 @@ class HubSpotInbound:
         for key, item in items:
             try:
                 changes.append((key, self._parse(item)))
-            except ValueError as exc:
+            except ValueError as exc:  # set aside for an operator, never dropped
                 log.error("webhook_unreadable", receipt_key=key, error=str(exc))
-                finished.append(key)
+                failed.append(key)
         work = self._prefetch([change for _, change in changes], now)
         for key, change in changes:
             try:

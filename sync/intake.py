@@ -40,10 +40,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sync import signing
 from sync.audit import AuditEntry, Pseudonymizer, submitted_entry
 from sync.envelope_json import envelopes_from_json
-from sync.errors import HubsyncError
+from sync.errors import HubsyncError, UnstorableInput
 from sync.intake_openapi import openapi_document
 from sync.metrics import CONTENT_TYPE, IntakeMetrics
-from sync.model import Direction, NewEvent, Origin, StoredEvent
+from sync.model import Direction, Envelope, NewEvent, Origin, StoredEvent, WebhookBatch
 from sync.ports import Clock, Ledger
 from sync.status import (
     REGISTER_SIGNATURE_FAILURES,
@@ -51,20 +51,22 @@ from sync.status import (
     DailyBudgetReader,
     read_report,
 )
+from sync.validation import id_problem
 
 log = structlog.get_logger("hubsync.intake")
 
 WebhookVerifier = Callable[[str, Mapping[str, str], bytes, float], str | None]
 """(method, headers, raw body, now in Unix seconds) -> None, or why it is refused."""
 
-WebhookReader = Callable[[bytes], Sequence[tuple[str, dict[str, Any]]]]
-"""Raw body -> (receipt key, event) pairs; raises ValueError naming the malformed field."""
+WebhookReader = Callable[[bytes], WebhookBatch]
+"""Raw body -> events and set-aside items; ValueError naming the field when not a batch at all."""
 
 Readiness = Callable[[], tuple[bool, str]]
 """Whether transfers may happen now (residency verified), and why not."""
 
 MAX_SIGNATURE_HEADER = 1024
 REGISTER_ACTOR = "register"
+UNSTORABLE = "a value of this input cannot be stored (its characters or its size)"
 
 
 class BodyTooLarge(Exception):
@@ -138,22 +140,37 @@ class Intake:
             log.warning("webhook_refused", reason=refusal)
             await self._count(WEBHOOK_SIGNATURE_FAILURES, now)
             return _problem(401, "invalid signature", reason=refusal)
-        try:
-            items = self.read_webhooks(body)
+        try:  # parsing is CPU work: off the event loop, so /healthz keeps answering
+            batch = await run_in_threadpool(self.read_webhooks, body)
         except ValueError as exc:
             log.warning("webhook_malformed", reason=str(exc))
             return _problem(400, str(exc))
         try:
             fresh = await run_in_threadpool(
-                self.ledger.store_webhooks, list(items), now, self.options.receipt_ttl
+                self.ledger.store_webhooks,
+                batch.items,
+                now,
+                self.options.receipt_ttl,
+                batch.set_aside,
             )
+        except UnstorableInput as exc:  # validation should have set it aside: never retry
+            log.error("webhook_not_stored", error=type(exc).__name__)
+            return _problem(400, UNSTORABLE)
         except HubsyncError as exc:
             log.error("webhook_not_stored", error=type(exc).__name__)
             return _problem(503, "the ledger is unavailable; retry later")
-        stored = sum(fresh)
+        stored = sum(fresh[: len(batch.items)])
+        aside = sum(fresh[len(batch.items) :])
         self.metrics.webhook_events.inc(stored)
-        self.metrics.redeliveries.inc(len(fresh) - stored)
-        log.debug("webhooks_stored", count=stored, duplicate=len(fresh) - stored)
+        self.metrics.redeliveries.inc(len(fresh) - stored - aside)
+        if aside:
+            self.metrics.set_aside.inc(aside)
+            log.error(
+                "webhook_items_set_aside",
+                count=aside,
+                problems=sorted({item.problem for item in batch.set_aside}),
+            )
+        log.debug("webhooks_stored", count=stored, duplicate=len(fresh) - stored - aside)
         return Response(status_code=204)
 
     # -- register events ----------------------------------------------------
@@ -172,11 +189,10 @@ class Intake:
         if refused is not None:
             await self._count(REGISTER_SIGNATURE_FAILURES, now)
             return refused
-        try:
-            document = json.loads(body)
-        except (ValueError, RecursionError):
+        try:  # parsing and validation are CPU work: off the event loop
+            envelopes, found = await run_in_threadpool(_read_events, body)
+        except ValueError:
             return _problem(400, "body: not valid JSON")
-        envelopes, found = envelopes_from_json(document)
         if found:
             return _problem(422, "invalid events", problems=found)
         events = [NewEvent(e, Origin.REGISTER, Direction.TO_HUBSPOT) for e in envelopes]
@@ -184,6 +200,9 @@ class Intake:
             results = await run_in_threadpool(
                 self.ledger.submit, events, now, self._audit_builder(now)
             )
+        except UnstorableInput as exc:  # what validation did not foresee: never "retry later"
+            log.warning("register_events_refused", reason=type(exc).__name__)
+            return _problem(422, "invalid events", problems=[f"events: {UNSTORABLE}"])
         except HubsyncError as exc:
             log.error("register_events_not_stored", error=type(exc).__name__)
             return _problem(503, "the ledger is unavailable; retry later")
@@ -235,8 +254,13 @@ class Intake:
     async def event(self, request: Request) -> Response:
         """One event's state, without personal data (a register's own events first)."""
         event_id = request.path_params["event_id"]
+        problem = id_problem(event_id)
+        if problem is not None:
+            return _problem(422, "invalid event id", problems=[f"event_id: {problem}"])
         try:
             found = await run_in_threadpool(self.ledger.find, event_id)
+        except UnstorableInput:
+            return _problem(422, "invalid event id", problems=[f"event_id: {UNSTORABLE}"])
         except HubsyncError:
             return _problem(503, "the ledger is unavailable; retry later")
         if not found:
@@ -270,6 +294,15 @@ class Intake:
     async def openapi(self, request: Request) -> Response:
         """The OpenAPI document of the intake's endpoints."""
         return JSONResponse(openapi_document())
+
+
+def _read_events(body: bytes) -> tuple[list[Envelope], list[str]]:
+    """Envelopes, or the problems by field, of a ``/v1/events`` body; ValueError if not JSON."""
+    try:
+        document = json.loads(body)
+    except RecursionError as exc:
+        raise ValueError("too deeply nested") from exc
+    return envelopes_from_json(document)
 
 
 class RequestCounter:

@@ -177,6 +177,11 @@ class IntakeMetrics:
             "HubSpot webhook events received again and dropped.",
             registry=self.registry,
         )
+        self.set_aside = Counter(
+            "hubsync_webhook_items_set_aside",
+            "Malformed items of signed webhook batches, stored as failed for an operator.",
+            registry=self.registry,
+        )
         self.register_events = Counter(
             "hubsync_register_events_received",
             "Register events accepted on /v1/events (duplicates included).",

@@ -6,20 +6,30 @@ item and the field, never its value) and tolerant of content: any
 ``subscriptionType`` is accepted, and unknown fields are kept in ``source``
 for whoever reads the event later. ``property_value`` is personal data: it is
 left out of the repr, and nothing here logs.
+
+Text fields pass the same rules as every other input (``sync.validation``):
+names and ids are printable and capped, ``propertyValue`` holds no NUL or
+lone surrogate. ``read_batch`` sets a malformed item aside (the batch is
+signed, and HubSpot retries a refused delivery only for a while), so one bad
+item never costs the privacy deletion next to it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sync.model import HubSpotChange
+from sync.model import HubSpotChange, SetAsideItem, WebhookBatch
+from sync.validation import MAX_LABEL_LENGTH, MAX_WEBHOOK_EVENTS, id_problem, text_problem
 
 MAX_ID = 2**63 - 1
 MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+MAX_VALUE = 1_048_576  # a form's value has no cap in HubSpot; the body limit bounds it
+SET_ASIDE_PREFIX = "malformed:"
 
 
 class MalformedWebhook(ValueError):
@@ -84,7 +94,13 @@ class _Item:
         assert value is not None
         return value
 
-    def text(self, name: str, *, required: bool = False) -> str | None:
+    def text(
+        self,
+        name: str,
+        *,
+        required: bool = False,
+        rule: Callable[[str], str | None] = id_problem,
+    ) -> str | None:
         value = self.data.get(name)
         if value is None:
             if required:
@@ -92,6 +108,9 @@ class _Item:
             return None
         if not isinstance(value, str):
             raise self.fail(name, "a string")
+        problem = rule(value)
+        if problem is not None:
+            raise MalformedWebhook(f"{self.where}.{name}: {problem}")
         return value
 
     def ids(self, name: str) -> tuple[int, ...]:
@@ -118,8 +137,7 @@ def parse_event(item: Any, where: str = "event") -> WebhookEvent:
     if occurred_ms > MAX_EPOCH_MS:
         raise read.fail("occurredAt", "epoch milliseconds before the year 10000")
     subscription_type = read.text("subscriptionType", required=True)
-    if not subscription_type:
-        raise read.fail("subscriptionType", "a non-empty string")
+    assert subscription_type is not None  # required, and id_problem refuses an empty one
     return WebhookEvent(
         event_id=read.required_id("eventId"),
         subscription_id=read.required_id("subscriptionId"),
@@ -131,10 +149,10 @@ def parse_event(item: Any, where: str = "event") -> WebhookEvent:
         object_id=read.id("objectId"),
         object_type_id=read.text("objectTypeId"),
         property_name=read.text("propertyName"),
-        property_value=read.text("propertyValue"),
+        property_value=read.text("propertyValue", rule=_value_problem),
         change_source=read.text("changeSource"),
         change_flag=read.text("changeFlag"),
-        source_id=read.text("sourceId"),
+        source_id=read.text("sourceId", rule=_label_problem),
         primary_object_id=read.id("primaryObjectId"),
         merged_object_ids=read.ids("mergedObjectIds"),
         new_object_id=read.id("newObjectId"),
@@ -147,8 +165,15 @@ def _no_constants(name: str) -> Any:
     raise MalformedWebhook(f"body: {name} is not JSON")
 
 
-def parse_batch(body: bytes) -> list[WebhookEvent]:
-    """Every event of a webhook body (a JSON array, possibly empty), in order."""
+def _value_problem(value: str) -> str | None:
+    return text_problem(value, MAX_VALUE)
+
+
+def _label_problem(value: str) -> str | None:
+    return text_problem(value, MAX_LABEL_LENGTH)
+
+
+def _decoded_array(body: bytes) -> list[Any]:
     try:
         decoded = json.loads(body, parse_constant=_no_constants)
     except MalformedWebhook:
@@ -157,12 +182,38 @@ def parse_batch(body: bytes) -> list[WebhookEvent]:
         raise MalformedWebhook("body: not valid JSON") from exc
     if not isinstance(decoded, list):
         raise MalformedWebhook("body: must be a JSON array of events")
-    return [parse_event(item, f"[{i}]") for i, item in enumerate(decoded)]
+    if len(decoded) > MAX_WEBHOOK_EVENTS:
+        raise MalformedWebhook(f"body: more than {MAX_WEBHOOK_EVENTS} events in one batch")
+    return decoded
 
 
-def inbox_items(body: bytes) -> list[tuple[str, dict[str, Any]]]:
-    """The batch as the ledger's inbox stores it: (receipt key, event as received)."""
-    return [(e.receipt_key, dict(e.source)) for e in parse_batch(body)]
+def parse_batch(body: bytes) -> list[WebhookEvent]:
+    """Every event of a webhook body (a JSON array, possibly empty), in order; strict."""
+    return [parse_event(item, f"[{i}]") for i, item in enumerate(_decoded_array(body))]
+
+
+def set_aside_key(item: Any) -> str:
+    """The receipt key of a malformed item: a digest of it, so a redelivery is recognised."""
+    canonical = json.dumps(item, sort_keys=True, separators=(",", ":"))  # ASCII: escapes all
+    return SET_ASIDE_PREFIX + hashlib.sha256(canonical.encode()).hexdigest()[:40]
+
+
+def inbox_items(body: bytes) -> WebhookBatch:
+    """The batch as the ledger's inbox stores it: (receipt key, event as received) pairs,
+    and each malformed item set aside with the problem by field name.
+
+    Raises ``MalformedWebhook`` only when the body as a whole is not a JSON array.
+    """
+    batch = WebhookBatch(items=[])
+    for index, item in enumerate(_decoded_array(body)):
+        try:
+            event = parse_event(item, f"[{index}]")
+        except MalformedWebhook as exc:
+            problem = str(exc).removeprefix(f"[{index}]").lstrip(".: ") or "malformed"
+            batch.set_aside.append(SetAsideItem(set_aside_key(item), item, problem))
+            continue
+        batch.items.append((event.receipt_key, dict(event.source)))
+    return batch
 
 
 def change_from_item(item: dict[str, Any]) -> HubSpotChange:

@@ -90,7 +90,7 @@ class Harness:
 
 
 @contextmanager
-def served(ledger: SqlLedger, clock: FixedClock) -> Iterator[Harness]:
+def served(ledger: SqlLedger, clock: FixedClock, max_body: int = MAX_BODY) -> Iterator[Harness]:
     """The intake app over ``ledger``, served by uvicorn on a loopback port."""
     ready = Ready()
     metrics = IntakeMetrics(lambda: read_report(ledger, clock.now()))
@@ -101,7 +101,7 @@ def served(ledger: SqlLedger, clock: FixedClock) -> Iterator[Harness]:
         read_webhooks=inbox_items,
         ready=ready,
         options=IntakeOptions(
-            max_body_bytes=MAX_BODY,
+            max_body_bytes=max_body,
             register_secret=REGISTER_SECRET,
             pseudonym_key=PSEUDONYM_KEY,
         ),

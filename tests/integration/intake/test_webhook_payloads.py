@@ -91,7 +91,21 @@ def test_an_empty_batch_is_valid() -> None:
 
 def test_inbox_items_pair_each_receipt_key_with_the_item_as_received() -> None:
     items = [item(eventId=1), item(eventId=2)]
-    assert inbox_items(body(*items)) == [("62515:12345:1", items[0]), ("62515:12345:2", items[1])]
+    batch = inbox_items(body(*items))
+    assert batch.items == [("62515:12345:1", items[0]), ("62515:12345:2", items[1])]
+    assert batch.set_aside == []
+
+
+def test_inbox_items_set_a_malformed_item_aside_under_a_digest_of_it() -> None:
+    bad = item(eventId="x", propertyValue="Secret")
+    batch = inbox_items(body(item(eventId=1), bad))
+    assert [key for key, _ in batch.items] == ["62515:12345:1"]
+    [aside] = batch.set_aside
+    assert aside.item == bad
+    assert aside.problem == "eventId: must be a non-negative 64-bit integer"
+    assert aside.receipt_key == inbox_items(body(bad)).set_aside[0].receipt_key
+    assert aside.receipt_key != inbox_items(body(item(eventId="y"))).set_aside[0].receipt_key
+    assert "Secret" not in repr(aside)
 
 
 @pytest.mark.parametrize(
@@ -109,7 +123,7 @@ def test_inbox_items_pair_each_receipt_key_with_the_item_as_received() -> None:
         (body(item(occurredAt=None)), "[0].occurredAt: is required"),
         (body(item(occurredAt=10**17)), "[0].occurredAt: must be epoch milliseconds"),
         (body(item(subscriptionType=None)), "[0].subscriptionType: is required"),
-        (body(item(subscriptionType="")), "[0].subscriptionType: must be a non-empty string"),
+        (body(item(subscriptionType="")), "[0].subscriptionType: must not be empty"),
         (body(item(propertyValue=5)), "[0].propertyValue: must be a string"),
         (body(item(mergedObjectIds=5)), "[0].mergedObjectIds: must be an array of integers"),
         (body(item(mergedObjectIds=[1, "x"])), "[0].mergedObjectIds[1]: must be a non-neg"),
