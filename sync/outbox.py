@@ -6,6 +6,10 @@ change; this step polls the entries not yet acknowledged, stores them in the
 ledger (idempotently: the register's event id is the key), and only then
 acknowledges them. A crash between the two stores nothing twice: the ledger
 answers ``duplicate`` and the entry is acknowledged on the next round.
+
+An entry that is not a valid event (``sync.validation``, the same rules as
+``POST /v1/events``) is neither stored nor acknowledged: it waits in the
+register's outbox for its operators, and is logged once by outbox id.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from datetime import datetime
 import structlog
 
 from sync.audit import AuditEntry, Pseudonymizer, submitted_entry
-from sync.model import Direction, NewEvent, Origin, StoredEvent
+from sync.model import Direction, Envelope, NewEvent, Origin, StoredEvent
 from sync.ports import Clock, Ledger, Register
+from sync.validation import problems
 
 log = structlog.get_logger("hubsync.outbox")
 
@@ -41,10 +46,12 @@ class RegisterOutbox:
         self._pseudonymizer = pseudonymizer
         self._clock = clock
         self._batch_size = batch_size
+        self._reported: set[str] = set()  # outbox ids already logged as invalid
 
     def run_once(self) -> int:
         """One poll: store what the outbox holds, then acknowledge it; returns how many."""
-        entries = self._register.poll_outbox(self._batch_size)
+        polled = self._register.poll_outbox(self._batch_size)
+        entries = [(outbox_id, e) for outbox_id, e in polled if self._valid(outbox_id, e)]
         if not entries:
             return 0
         now = self._clock.now()
@@ -59,6 +66,13 @@ class RegisterOutbox:
             duplicate=sum(r.duplicate for r in results),
         )
         return len(entries)
+
+    def _valid(self, outbox_id: str, envelope: Envelope) -> bool:
+        found = problems(envelope)
+        if found and outbox_id not in self._reported:
+            self._reported.add(outbox_id)
+            log.warning("outbox_row_invalid", outbox_id=outbox_id, problems=found)
+        return not found
 
     def _audit_builder(self, now: datetime) -> Callable[[StoredEvent], AuditEntry]:
         pseudonymizer = self._pseudonymizer

@@ -32,11 +32,11 @@ import structlog
 from connectors.register import effects
 from connectors.register.effects import ErasureMode
 from connectors.register.sqldb import Cursor, MissingTable, RegisterDatabase, identifier
-from connectors.register.wire import envelope_to_json, iso, parse_time, register_envelope
+from connectors.register.wire import envelope_to_json, iso, register_envelope
+from sync.envelope_json import envelope_from_json
 from sync.errors import RegisterNotSetUp, SyncError
 from sync.model import (
     Envelope,
-    EventId,
     EventKind,
     NoticeKind,
     Origin,
@@ -47,6 +47,11 @@ from sync.model import (
 )
 
 log = structlog.get_logger("hubsync.register")
+
+OUTBOX_PAGES = 10  # reads per poll at most, to get past rows that are not valid events
+PAYLOAD_FIELDS = (
+    "occurred_at", "email", "changes", "subscription_ids", "legal_basis", "reference",
+)  # fmt: skip
 
 NOT_SET_UP = "the register is not set up: "
 
@@ -80,6 +85,7 @@ class SqlRegister:
         self._schema = schema
         self.on_hubspot_erasure: ErasureMode = on_hubspot_erasure
         self._now = now
+        self._reported_invalid: set[str] = set()  # outbox ids already logged as invalid
         self.db.describe_missing = lambda: self.readiness().problems
 
     # -- readiness ----------------------------------------------------------
@@ -252,25 +258,37 @@ class SqlRegister:
         return [SubjectId(r[0]) for r in rows]
 
     def poll_outbox(self, limit: int) -> list[tuple[str, Envelope]]:
-        """Unacknowledged outbox rows in id order, as envelopes.
+        """Unacknowledged outbox rows in id order, as envelopes (at most ``limit``).
 
-        A row that cannot be read as an event is logged (by outbox id) and
-        left unacknowledged for the register's operators, not skipped in silence.
+        A row that is not a valid event (``sync.envelope_json``'s rules, the
+        same as ``POST /v1/events``) is logged once, by outbox id and the
+        problems by field name, and left unacknowledged for the register's
+        operators: never stored, never skipped in silence. Reading goes on
+        past such rows, so they never hold back the valid ones behind them.
         """
-        with self.db.transaction() as cur:
-            rows = cur.execute(
-                self.db.sql(
-                    "SELECT id, event_id, kind, subject_id, payload, created_at "
-                    f"FROM {self._outbox} WHERE acknowledged_at IS NULL ORDER BY id LIMIT ?"
-                ),
-                (max(0, limit),),
-            ).fetchall()
         polled: list[tuple[str, Envelope]] = []
-        for row in rows:
-            try:
-                polled.append((str(row[0]), self._outbox_envelope(row)))
-            except (ValueError, TypeError) as exc:
-                log.warning("outbox_row_invalid", outbox_id=str(row[0]), reason=type(exc).__name__)
+        after = -1
+        for _ in range(OUTBOX_PAGES):
+            with self.db.transaction() as cur:
+                rows = cur.execute(
+                    self.db.sql(
+                        "SELECT id, event_id, kind, subject_id, payload, created_at "
+                        f"FROM {self._outbox} WHERE acknowledged_at IS NULL AND id > ? "
+                        "ORDER BY id LIMIT ?"
+                    ),
+                    (after, max(0, limit - len(polled))),
+                ).fetchall()
+            for row in rows:
+                outbox_id = str(row[0])
+                envelope, found = self._outbox_envelope(row)
+                if envelope is not None:
+                    polled.append((outbox_id, envelope))
+                elif outbox_id not in self._reported_invalid:
+                    self._reported_invalid.add(outbox_id)
+                    log.warning("outbox_row_invalid", outbox_id=outbox_id, problems=found)
+            if not rows or len(polled) >= limit:
+                break
+            after = int(rows[-1][0])
         return polled
 
     def acknowledge(self, ids: Sequence[str]) -> None:
@@ -356,27 +374,21 @@ class SqlRegister:
             ),
         )
 
-    def _outbox_envelope(self, row: Sequence[Any]) -> Envelope:
+    def _outbox_envelope(self, row: Sequence[Any]) -> tuple[Envelope | None, list[str]]:
+        """The row as an envelope, or None and its problems (by field name, no value)."""
         _id, event_id, kind, subject_id, payload, created_at = row
-        data = json.loads(payload) if isinstance(payload, str | bytes) else payload
+        try:
+            data = json.loads(payload) if isinstance(payload, str | bytes) else payload
+        except (ValueError, RecursionError):
+            return None, ["payload: not valid JSON"]
         if not isinstance(data, dict):
-            raise ValueError("payload: must be a JSON object")
-        occurred = data.get("occurred_at")
-        return Envelope(
-            event_id=EventId(str(event_id)),
-            kind=EventKind(kind),
-            subject_id=SubjectId(str(subject_id)),
-            occurred_at=(
-                parse_time(occurred, "occurred_at")
-                if occurred is not None
-                else parse_time(self.db.time_value(created_at), "created_at")
-            ),
-            email=data.get("email"),
-            changes=dict(data.get("changes") or {}),
-            subscription_ids=tuple(data.get("subscription_ids") or ()),
-            legal_basis=data.get("legal_basis"),
-            reference=data.get("reference"),
-        )
+            return None, ["payload: must be a JSON object"]
+        document = {name: data.get(name) for name in PAYLOAD_FIELDS}
+        document.update(event_id=event_id, kind=kind, subject_id=subject_id)
+        if document["occurred_at"] is None:
+            stamp = self.db.time_value(created_at)
+            document["occurred_at"] = iso(stamp) if stamp is not None else None
+        return envelope_from_json(document)
 
     def list_notices(self) -> list[RegisterNotice]:
         """Every notice recorded, oldest first (for the demo and tests)."""

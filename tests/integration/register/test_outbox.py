@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from connectors.register.sql import SqlRegister
 from sync.audit import Pseudonymizer
@@ -75,3 +76,53 @@ def test_a_register_row_that_is_not_an_event_is_left_unacknowledged_and_the_rest
             "SELECT event_id FROM dsr_outbox WHERE acknowledged_at IS NULL"
         ).fetchall()
     assert [w[0] for w in waiting] == ["bad-1"]
+
+
+def _raw_row(register: SqlRegister, event_id: str, subject_sql: str, payload: str) -> None:
+    """An outbox row as the register's application might write it, ``subject_sql`` as SQL."""
+    with register.db.transaction() as cur:
+        cur.execute(
+            "INSERT INTO dsr_outbox (event_id, kind, subject_id, payload, created_at) "
+            f"VALUES (?, 'marketing_opt_out', {subject_sql}, ?, ?)",
+            (event_id, payload, register.db.time_param(T0)),
+        )
+
+
+def test_rows_hubsync_cannot_store_wait_in_the_outbox_logged_once_by_field(
+    ledger: SqlLedger, register: SqlRegister
+) -> None:
+    _raw_row(register, "bad-bytes", "CAST(x'432DEDA080' AS TEXT)", "{}")  # C- + ED A0 80
+    _raw_row(register, "bad-nul", "'C-1' || char(0)", "{}")
+    _raw_row(register, "bad-email", "'C-1'", '{"email": "a@' + "." * 5000 + ' "}')
+    _raw_row(register, "bad-value", "'C-1'", '{"changes": {"first_name": "Anna\\u0000"}}')
+    register.record_change(register_side("r-1", EventKind.MARKETING_OPT_OUT, "C-1"))
+    outbox = outbox_of(register, ledger)
+
+    with structlog.testing.capture_logs() as logs:
+        assert outbox.run_once() == 1
+        assert outbox.run_once() == 0
+
+    assert [e.event_id for e in ledger.list_events(limit=None)] == ["r-1"]
+    invalid = [entry for entry in logs if entry["event"] == "outbox_row_invalid"]
+    assert [entry["outbox_id"] for entry in invalid] == ["1", "2", "3", "4"]  # once each
+    assert invalid[0]["problems"] == [
+        "subject_id: must hold printable characters only (no control characters or lone surrogates)"
+    ]
+    assert "Anna" not in repr(logs)
+    with register.db.transaction() as cur:
+        waiting = cur.execute(
+            "SELECT event_id FROM dsr_outbox WHERE acknowledged_at IS NULL ORDER BY id"
+        ).fetchall()
+    assert [w[0] for w in waiting] == ["bad-bytes", "bad-nul", "bad-email", "bad-value"]
+
+
+def test_valid_rows_behind_a_page_of_invalid_ones_still_flow(
+    ledger: SqlLedger, register: SqlRegister
+) -> None:
+    for n in range(250):
+        _raw_row(register, f"bad-{n}", "'C-1 '", "{}")  # a trailing space: not a usable id
+    register.record_change(register_side("r-1", EventKind.MARKETING_OPT_OUT, "C-1"))
+
+    assert outbox_of(register, ledger).run_once() == 1
+
+    assert [e.event_id for e in ledger.list_events(limit=None)] == ["r-1"]
