@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, settings
 
 from sync.clock import FixedClock
 from sync.ledger.postgres import PostgresLedger
@@ -22,6 +23,16 @@ from sync.ledger.sql import SqlLedger
 from sync.ledger.sqlite import SqliteLedger
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+
+# Property-based tests: a bounded run in `make test`; `--hypothesis-profile=long`
+# (the hypothesis pytest option) for at least 1,000 examples per test.
+_FUZZ = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+}
+settings.register_profile("default", max_examples=150, **_FUZZ)  # type: ignore[arg-type]
+settings.register_profile("long", max_examples=1000, **_FUZZ)  # type: ignore[arg-type]
+settings.load_profile("default")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 

@@ -8,6 +8,8 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from sync.audit import Pseudonymizer
 from sync.model import ErrorClass, ErrorInfo
 from tests.integration.cli.conftest import PSEUDONYM_KEY, CliEnv
@@ -100,6 +102,28 @@ def test_invalid_submit_exits_2_names_every_problem_and_stores_nothing(cli_env: 
     assert FIRST_NAME not in ran.stdout + ran.stderr
     assert "not-an-address" not in ran.stdout + ran.stderr
     assert cli_env.run("events", "list", "--json").json() == {"events": []}
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["--subject", "C-\udcff"], "subject_id: must hold printable"),  # the byte FF in argv
+        (["--subject", "C-\x01"], "subject_id: must hold printable"),
+        (["--subject", "C-1", "--event-id", "e\x1b[31m"], "event_id: must hold printable"),
+        (["--subject", "C-1", "--email", "a@" + "." * 5000 + " "], "email: longer than 254"),
+        (["--subject", "C-1", "--set", "first_name=Secret\x07"], "changes.first_name: must not"),
+    ],
+)
+def test_a_submit_hubsync_cannot_store_exits_2_naming_the_field_and_stores_nothing(
+    cli_env: CliEnv, args: list[str], problem: str
+) -> None:
+    ran = cli_env.run("submit", "rectification", *args, "--set", "phone=1", "--json")
+
+    assert ran.code == 2, ran.stdout + ran.stderr
+    assert problem in ran.json()["error"]["message"]
+    assert "Secret" not in ran.stdout + ran.stderr
+    assert cli_env.run("events", "list", "--json").json() == {"events": []}
+    assert list(cli_env.ledger.audit_rows()) == []
 
 
 def test_erasure_via_cli_supersedes_pending_and_refuses_later_events(cli_env: CliEnv) -> None:
