@@ -57,3 +57,20 @@ def test_a_webhook_the_register_cannot_take_is_failed_kept_and_replayed_once_fix
     assert record.contact_ids == (str(contact["contact_id"]),)
     assert hubsync(loop, "inbox", "status")["failed"] == 0
     assert len(loop.audit("webhooks_replayed")) == 1
+
+
+def test_a_webhook_that_meets_a_missing_register_table_waits_in_the_inbox_not_failed(
+    loop: Loop, tmp_path: Path
+) -> None:
+    register_db = tmp_path / "register.db"
+    loop.register.add_customer("C-8", email="erik@example.se", first_name="Erik")
+    with sqlite3.connect(register_db) as db:  # not set up (yet): the customers table is missing
+        db.execute("DROP TABLE customers")
+
+    loop.act("create", properties={"email": "erik@example.se", "firstname": "Erik"})
+    loop.settle()
+
+    status = hubsync(loop, "inbox", "status")
+    assert status["failed"] == 0  # not set aside: the register's fix lets them through
+    assert status["pending"] == 3
+    assert loop.audit("webhook_not_processed") == []
