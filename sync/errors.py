@@ -107,11 +107,11 @@ class RegisterNotSetUp(RetryableError):
     operator's (create the tables, start the database), and once it is made
     every waiting event should simply go through. As a ``PermanentError``
     each event of the period would be dead-lettered (and each webhook set
-    aside) for a replay by hand. So events wait, with a long
-    ``retry_after_s`` where the connector knows the cause is a setup, while
-    ``hubsync check``, ``/readyz``, ``hubsync status`` and a single worker
-    log line name what is missing. An event whose attempts run out is still
-    dead-lettered, not lost: ``hubsync replay`` brings it back.
+    aside) for a replay by hand. So events wait without spending their
+    attempts (the worker defers them), with a long ``retry_after_s`` where
+    the connector knows the cause is a setup, while ``hubsync check``,
+    ``/readyz``, ``hubsync status`` and a single worker log line name what
+    is missing, and the deadlines in ``hubsync status`` show what waits.
     """
 
     code = "register_not_set_up"

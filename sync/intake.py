@@ -15,7 +15,7 @@ POST /webhooks/hubspot     204 stored; 401 signature; 400 malformed; 413 size
 POST /v1/events            202 stored; 401 signature; 400 JSON; 422 problems
 GET /v1/events/{event_id}  the event without personal data; 404
 GET /healthz               200 while the process serves
-GET /readyz                200, or 503 while the ledger or residency is not ok
+GET /readyz                200, or 503 while the ledger, residency or register is not ok
 GET /metrics               Prometheus text
 GET /openapi.json          the OpenAPI document of the POST endpoints
 =========================  ==================================================
@@ -62,7 +62,7 @@ WebhookReader = Callable[[bytes], WebhookBatch]
 """Raw body -> events and set-aside items; ValueError naming the field when not a batch at all."""
 
 Readiness = Callable[[], tuple[bool, str]]
-"""Whether transfers may happen now (residency verified), and why not."""
+"""Whether transfers may happen now (residency verified, the register set up), and why not."""
 
 MAX_SIGNATURE_HEADER = 1024
 REGISTER_ACTOR = "register"
@@ -275,7 +275,7 @@ class Intake:
         return JSONResponse({"ok": True})
 
     async def readyz(self, request: Request) -> Response:
-        """Ready when the ledger answers and the residency verdict is known-good."""
+        """Ready when the ledger answers and ``ready`` says so (residency, the register)."""
         try:
             await run_in_threadpool(self.ledger.schema_version)
         except HubsyncError as exc:

@@ -59,6 +59,7 @@ RESIDENCY_RETRY = timedelta(minutes=1)  # after a refusal on location (the verdi
 RESIDENCY_REFUSED = "residency_refused"  # the account is hosted outside the allowed list
 RESIDENCY_UNVERIFIED = "residency_unverified"  # the check failed; retried at the guard's time
 NOT_YET_HANDLED_RETRY = timedelta(minutes=5)
+REGISTER_RETRY = timedelta(minutes=1)  # a register that cannot be reached (no wait named)
 STEP_PAUSE = timedelta(seconds=30)
 
 
@@ -316,6 +317,20 @@ class Worker:
             )
             return outcome, entry
         info = error_info(result)
+        if isinstance(result, RegisterNotSetUp):
+            # Nothing is wrong with the event: it waits for the operator's fix
+            # (named once by the step's log, /readyz, check and status) without
+            # spending its attempts, so the fix lets it through, not a replay.
+            pause = result.retry_after_s or REGISTER_RETRY.total_seconds()
+            log.warning("event_waiting_for_register", event_id=event.event_id, code=result.code)
+            outcome = Outcome(
+                event.seq,
+                EventState.PENDING,
+                error=info,
+                retry_at=now + timedelta(seconds=pause),
+                count_attempt=False,
+            )
+            return outcome, None
         if isinstance(result, RateLimited):
             wait = result.retry_after_s or 10.0
             log.warning(

@@ -18,6 +18,17 @@ import structlog
 from connectors.register.sql import SqlRegister
 from sync import bootstrap
 from sync.clock import FixedClock
+from sync.ledger.sqlite import SqliteLedger
+from sync.model import (
+    Direction,
+    Envelope,
+    EventId,
+    EventKind,
+    EventState,
+    NewEvent,
+    Origin,
+    SubjectId,
+)
 from sync.settings import load_settings
 from sync.worker import Worker
 from tests.conftest import T0
@@ -143,3 +154,30 @@ def test_a_broken_register_outbox_is_logged_each_time_after_a_rest(
         ("RegisterOutbox", "register_db_error"),
     ]
     assert not [e for e in logs if e["event"] == "register_not_set_up"]
+
+
+def test_register_bound_events_wait_for_the_setup_without_spending_their_attempts(
+    worker: Worker, clock: FixedClock, tmp_path: Path, register_path: Path
+) -> None:
+    ledger = SqliteLedger(tmp_path / "ledger.db")
+    customer = SqlRegister(f"sqlite:///{register_path}")
+    envelope = Envelope(EventId("hs-1"), EventKind.MARKETING_OPT_OUT, SubjectId("C-1"), T0)
+    ledger.submit([NewEvent(envelope, Origin.HUBSPOT, Direction.TO_REGISTER)], T0)
+
+    for _ in range(12):  # more rounds than the default attempts, each after the wait
+        worker.run_once()
+        clock.advance(301)
+    [waiting] = ledger.find("hs-1")
+    assert (waiting.state, waiting.attempts) == (EventState.PENDING, 0)
+    assert waiting.last_error is not None
+    assert waiting.last_error.code == "register_not_set_up"
+
+    customer.create_schema()
+    customer.add_customer("C-1", email="anna@example.se")
+    worker.run_once()
+
+    [done] = ledger.find("hs-1")
+    assert done.state is EventState.DONE
+    assert customer.record("C-1")["marketing_opt_out"] is True  # type: ignore[index]
+    customer.close()
+    ledger.close()
