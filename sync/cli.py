@@ -810,22 +810,7 @@ def inbox_skip(state: CliState, receipt_keys: tuple[str, ...], reason: str, as_j
     state.json = as_json
     operator = state.operator()
     skipped = operator.ledger.skip_webhooks(list(receipt_keys), operator.clock.now())
-    operator.ledger.append_audit(
-        [
-            AuditEntry(
-                at=operator.clock.now(),
-                actor=operator.actor,
-                action="webhooks_skipped",
-                direction="to_register",
-                system="hubsync",
-                subject_pseudonym=None,
-                kind=None,
-                event_id=None,
-                outcome=f"{skipped} skipped",
-                detail=mask(reason)[:200],
-            )
-        ]
-    )
+    _audit_inbox(operator, "webhooks_skipped", f"{skipped} skipped", detail=mask(reason)[:200])
     log.info("webhooks_skipped", count=skipped)
     _emit(
         state,
@@ -845,21 +830,7 @@ def inbox_replay(state: CliState, as_json: bool) -> None:
     state.json = as_json
     operator = state.operator()
     replayed = operator.ledger.replay_webhooks()
-    operator.ledger.append_audit(
-        [
-            AuditEntry(
-                at=operator.clock.now(),
-                actor=operator.actor,
-                action="webhooks_replayed",
-                direction="to_register",
-                system="hubsync",
-                subject_pseudonym=None,
-                kind=None,
-                event_id=None,
-                outcome=f"{replayed} replayed",
-            )
-        ]
-    )
+    _audit_inbox(operator, "webhooks_replayed", f"{replayed} replayed")
     log.info("webhooks_replayed", count=replayed)
     _emit(
         state,
@@ -867,6 +838,23 @@ def inbox_replay(state: CliState, as_json: bool) -> None:
         {"replayed": replayed},
         lambda: click.echo(f"{replayed} webhook event(s) back to pending"),
     )
+
+
+def _audit_inbox(operator: Operator, action: str, outcome: str, detail: str | None = None) -> None:
+    """One audit row for an operator's action on the webhook inbox (no subject, no event)."""
+    entry = AuditEntry(
+        at=operator.clock.now(),
+        actor=operator.actor,
+        action=action,
+        direction="to_register",
+        system="hubsync",
+        subject_pseudonym=None,
+        kind=None,
+        event_id=None,
+        outcome=outcome,
+        detail=detail,
+    )
+    operator.ledger.append_audit([entry])
 
 
 # -- db -----------------------------------------------------------------------

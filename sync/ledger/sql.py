@@ -1149,18 +1149,7 @@ class SqlLedger(ABC):
 
     def skip_webhooks(self, keys: Sequence[str], now: datetime) -> int:
         """Failed inbox rows given up by an operator: ``skipped``, payload scrubbed."""
-        changed = 0
-        with self._tx() as cur:
-            for chunk in _chunks(keys, 500):
-                marks = ", ".join(["?"] * len(chunk))
-                self._exec(
-                    cur,
-                    "UPDATE hubspot_inbox SET state = 'skipped', payload = NULL, processed_at = ? "
-                    f"WHERE state = 'failed' AND receipt_key IN ({marks})",
-                    (ts(now), *chunk),
-                )
-                changed += max(cur.rowcount, 0)
-        return changed
+        return self._end_webhooks(keys, "state = 'skipped', payload = NULL", now, "failed")
 
     def pending_webhooks(self, limit: int) -> list[tuple[str, dict[str, Any]]]:
         """Stored webhook events not yet processed, oldest first: (receipt key, event)."""
@@ -1244,8 +1233,10 @@ class SqlLedger(ABC):
         """Mark webhook events processed and scrub their payload; returns how many changed."""
         return self._end_webhooks(keys, "state = 'done', payload = NULL", now)
 
-    def _end_webhooks(self, keys: Sequence[str], assignments: str, now: datetime) -> int:
-        """End the pending (leased) inbox rows named by ``keys`` with ``assignments``."""
+    def _end_webhooks(
+        self, keys: Sequence[str], assignments: str, now: datetime, state: str = "pending"
+    ) -> int:
+        """End the inbox rows in ``state`` named by ``keys`` with ``assignments``."""
         changed = 0
         with self._tx() as cur:
             for chunk in _chunks(keys, 500):
@@ -1254,8 +1245,8 @@ class SqlLedger(ABC):
                     cur,
                     f"UPDATE hubspot_inbox SET {assignments}, processed_at = ?, "
                     "lease_owner = NULL, lease_until = NULL "
-                    f"WHERE state = 'pending' AND receipt_key IN ({marks})",
-                    (ts(now), *chunk),
+                    f"WHERE state = ? AND receipt_key IN ({marks})",
+                    (ts(now), state, *chunk),
                 )
                 changed += max(cur.rowcount, 0)
         return changed
