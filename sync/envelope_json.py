@@ -2,7 +2,7 @@
 
 ``/v1/events`` reads register events with this: every problem of every
 event is reported at once, by field name (``events[2].email: ...``), and no
-message ever quotes a value. ``sync.validation.problems`` then applies the
+message ever quotes a value. ``sync.rules.input.problems`` then applies the
 domain checks to each envelope that has the right shape.
 """
 
@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sync.model import Envelope, EventId, EventKind, SubjectId
-from sync.validation import problems
+from sync.rules.input import problems
 
 FIELDS = frozenset(
     {

@@ -45,13 +45,13 @@ from sync.intake_openapi import openapi_document
 from sync.metrics import CONTENT_TYPE, IntakeMetrics
 from sync.model import Direction, Envelope, NewEvent, Origin, StoredEvent, WebhookBatch
 from sync.ports import Clock, Ledger
+from sync.rules.input import id_problem
 from sync.status import (
     REGISTER_SIGNATURE_FAILURES,
     WEBHOOK_SIGNATURE_FAILURES,
     DailyBudgetReader,
     read_report,
 )
-from sync.validation import id_problem
 
 log = structlog.get_logger("hubsync.intake")
 

@@ -30,8 +30,8 @@ from sync.model import (
     SubmitResult,
 )
 from sync.ports import Clock, Ledger
+from sync.rules.input import problems
 from sync.status import DailyBudgetReader, OperatorReport, read_report
-from sync.validation import problems
 
 SYSTEM = "hubsync"
 

@@ -7,7 +7,7 @@ ledger (idempotently: the register's event id is the key), and only then
 acknowledges them. A crash between the two stores nothing twice: the ledger
 answers ``duplicate`` and the entry is acknowledged on the next round.
 
-An entry that is not a valid event (``sync.validation``, the same rules as
+An entry that is not a valid event (``sync.rules.input``, the same rules as
 ``POST /v1/events``) is neither stored nor acknowledged: it waits in the
 register's outbox for its operators, and is logged once by outbox id.
 """
@@ -22,7 +22,7 @@ import structlog
 from sync.audit import AuditEntry, Pseudonymizer, submitted_entry
 from sync.model import Direction, Envelope, NewEvent, Origin, StoredEvent
 from sync.ports import Clock, Ledger, Register
-from sync.validation import problems
+from sync.rules.input import problems
 
 log = structlog.get_logger("hubsync.outbox")
 

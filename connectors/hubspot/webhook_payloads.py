@@ -7,7 +7,7 @@ item and the field, never its value) and tolerant of content: any
 for whoever reads the event later. ``property_value`` is personal data: it is
 left out of the repr, and nothing here logs.
 
-Text fields pass the same rules as every other input (``sync.validation``):
+Text fields pass the same rules as every other input (``sync.rules.input``):
 names and ids are printable and capped, ``propertyValue`` holds no NUL or
 lone surrogate. ``read_batch`` sets a malformed item aside (the batch is
 signed, and HubSpot retries a refused delivery only for a while), so one bad
@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sync.model import HubSpotChange, SetAsideItem, WebhookBatch
-from sync.validation import MAX_LABEL_LENGTH, MAX_WEBHOOK_EVENTS, id_problem, text_problem
+from sync.rules.input import MAX_LABEL_LENGTH, MAX_WEBHOOK_EVENTS, id_problem, text_problem
 
 MAX_ID = 2**63 - 1
 MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z

@@ -1,6 +1,6 @@
 """What the ledger does with input it cannot store, the same on SQLite and PostgreSQL.
 
-Validation refuses such input first (``sync.validation``); these are the
+Validation refuses such input first (``sync.rules.input``); these are the
 ledger's own guarantees should anything get past it: a value either backend
 cannot store (NUL, a lone surrogate) is ``UnstorableInput`` (never a
 retryable ``LedgerError``), nothing of the batch is stored, no audit row is

@@ -10,7 +10,7 @@ from sync.deadlines import add_months, due_at
 from sync.model import ErrorClass, ErrorInfo, EventKind
 from sync.operator import new_envelope
 from sync.retry import RetryPolicy, no_jitter
-from sync.validation import problems
+from sync.rules.input import problems
 
 NOW = datetime(2026, 11, 27, 10, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""The rules every string must pass before hubsync stores it (``sync.validation``).
+"""The rules every string must pass before hubsync stores it (``sync.rules.input``).
 
 Table-driven: each kind of text, what it accepts and what it refuses, and
 that the answer never quotes the value. The shapes that made the old email
@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from sync.logs import EMAIL_PATTERN
-from sync.validation import (
+from sync.rules.input import (
     MAX_VALUE_LENGTH,
     email_problem,
     id_problem,
