@@ -68,10 +68,6 @@ FINISHED_STATES = frozenset({EventState.DONE, EventState.SUPERSEDED, EventState.
 OPEN_STATES = frozenset({EventState.PENDING, EventState.IN_PROGRESS, EventState.FAILED})
 """States that still count against the subject's deadline."""
 
-KINDS_ALLOWED_AFTER_ERASURE = frozenset({EventKind.ERASURE, EventKind.ACCESS})
-"""Kinds accepted for a subject that is erased or being erased."""
-
-
 class ErrorClass(enum.StrEnum):
     """What the caller does about a failure (DESIGN.md section 7)."""
 

@@ -37,7 +37,6 @@ from sync.errors import (
 )
 from sync.ledger.schema import LATEST_VERSION, MIGRATIONS, SCHEMA_VERSION_TABLE
 from sync.model import (
-    KINDS_ALLOWED_AFTER_ERASURE,
     Direction,
     ErrorClass,
     ErrorInfo,
@@ -52,6 +51,7 @@ from sync.model import (
     SubjectId,
     SubmitResult,
 )
+from sync.rules import erasure
 
 T = TypeVar("T")
 
@@ -68,7 +68,6 @@ AUDIT_COLUMNS = (
 
 AUDIT_MARKS = "(" + ", ".join(["?"] * 18) + ")"
 
-SUBJECT_ERASED = "subject_erased"
 INSERT_EVENT = (
     "INSERT INTO events (origin, event_id, direction, kind, subject_id, state, attempts, "
     "occurred_at, received_at, due_at, next_attempt_at, field_names, payload, note, "
@@ -79,7 +78,6 @@ INSERT_CONFLICT = " ON CONFLICT (origin, event_id) DO NOTHING"
 INSERT_CHUNK = 100
 UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
 ERASING_SUBJECTS = "SELECT subject_id FROM subjects WHERE erasure IS NOT NULL"
-"""The note of an event refused because its subject is erased or being erased."""
 
 
 class Cursor(Protocol):
@@ -186,12 +184,6 @@ def _event(row: Sequence[Any]) -> StoredEvent:
     )
 
 
-def _refused(new: NewEvent, erasing: set[SubjectId]) -> bool:
-    """Whether intake refuses the event because its subject is erased or being erased."""
-    env = new.envelope
-    return env.subject_id in erasing and env.kind not in KINDS_ALLOWED_AFTER_ERASURE
-
-
 def _event_row(new: NewEvent, refused: bool, now_s: float, due_s: float) -> tuple[Any, ...]:
     """The values of one new event, in INSERT_EVENT's order; a refused event keeps no payload."""
     env = new.envelope
@@ -208,7 +200,7 @@ def _event_row(new: NewEvent, refused: bool, now_s: float, due_s: float) -> tupl
         now_s,
         json.dumps(list(env.field_names())),
         None if refused else json.dumps(env.payload()),
-        SUBJECT_ERASED if refused else None,
+        erasure.REFUSED_NOTE if refused else None,
         now_s if refused else None,
         now_s if refused else None,
     )
@@ -360,7 +352,8 @@ class SqlLedger(ABC):
             # as it would in a later batch: decided in order, stored in bulk.
             refused: list[bool] = []
             for new in events:
-                refused.append(_refused(new, erasing))
+                env = new.envelope
+                refused.append(erasure.refused(env.kind, env.subject_id in erasing))
                 if new.envelope.kind is EventKind.ERASURE:
                     erasing.add(new.envelope.subject_id)
             results, seqs = self._insert_many(cur, events, refused, now_s, due_s)
@@ -457,15 +450,14 @@ class SqlLedger(ABC):
             rows = " UNION ALL ".join(["SELECT ? AS subject_id, ? AS note"] * len(chunk))
             params: list[Any] = [now_s, now_s]
             for subject in chunk:
-                params += [subject, f"superseded_by_erasure:{erasures[subject]}"]
+                params += [subject, erasure.superseded_note(erasures[subject])]
             self._exec(
                 cur,
                 "UPDATE events SET state = 'superseded', payload = NULL, scrubbed_at = ?, "
                 "finished_at = ?, note = erasing.note, lease_owner = NULL, lease_until = NULL "
                 f"FROM ({rows}) AS erasing "
                 "WHERE events.subject_id = erasing.subject_id "
-                "AND events.state IN ('pending', 'failed') "
-                "AND events.kind NOT IN ('erasure', 'access')",
+                f"AND {erasure.supersedes_sql('events')}",
                 params,
             )
 
@@ -543,10 +535,10 @@ class SqlLedger(ABC):
             self._exec(
                 cur,
                 "UPDATE events SET state = 'superseded', payload = NULL, scrubbed_at = ?, "
-                "finished_at = ?, note = 'superseded_by_erasure' "
-                f"WHERE seq IN ({marks}) AND state IN ('pending', 'failed') "
-                f"AND kind NOT IN ('erasure', 'access') AND subject_id IN ({ERASING_SUBJECTS})",
-                (now_s, now_s, *chunk),
+                "finished_at = ?, note = ? "
+                f"WHERE seq IN ({marks}) AND {erasure.supersedes_sql()} "
+                f"AND subject_id IN ({ERASING_SUBJECTS})",
+                (now_s, now_s, erasure.superseded_note(), *chunk),
             )
 
     def extend_leases(
@@ -1017,8 +1009,8 @@ class SqlLedger(ABC):
         self._exec(
             cur,
             "UPDATE events SET payload = NULL, scrubbed_at = ? "
-            "WHERE subject_id = ? AND payload IS NOT NULL AND NOT (state IN "
-            "('pending', 'in_progress', 'failed') AND kind IN ('erasure', 'access'))",
+            "WHERE subject_id = ? AND payload IS NOT NULL "
+            f"AND NOT ({erasure.KEEPS_PAYLOAD_SQL})",
             (now_s, subject_id),
         )
         return max(cur.rowcount, 0)

@@ -20,7 +20,7 @@ from sync.audit import AuditAction, AuditEntry, chain_hash
 from sync.clock import FixedClock
 from sync.errors import EventNotFound, InvalidTransition, LeaseLost, SchemaOutdated
 from sync.ledger.schema import LATEST_VERSION, MIGRATIONS, SCHEMA_VERSION_TABLE
-from sync.ledger.sql import SUBJECT_ERASED, SqlLedger
+from sync.ledger.sql import SqlLedger
 from sync.model import (
     Direction,
     Envelope,
@@ -37,6 +37,7 @@ from sync.model import (
     SubmitResult,
 )
 from sync.retry import RetryPolicy, no_jitter
+from sync.rules.erasure import REFUSED_NOTE
 from tests.conftest import T0
 from tests.contract.rawdb import Target, raw_db, target_of
 
@@ -342,7 +343,7 @@ def test_a_batch_without_erasures_skips_the_events_of_erasing_and_erased_subject
     ]
     for event_id in ("c1-rect", "c1-opt-in", "c3-rect"):
         ev = stored(ledger, event_id)
-        assert (ev.state, ev.note, ev.payload) == (EventState.SKIPPED, SUBJECT_ERASED, None)
+        assert (ev.state, ev.note, ev.payload) == (EventState.SKIPPED, REFUSED_NOTE, None)
         assert (ev.finished_at, ev.scrubbed_at) == (at(5), at(5)), event_id
     assert stored(ledger, "c2-rect").envelope().changes == {"first_name": "Anna"}
     assert stored(ledger, "c1-access").envelope().email == EMAIL
@@ -403,7 +404,7 @@ def test_a_batch_of_hundreds_of_events_stores_each_once_in_order_with_its_answer
         number = int(ev.event_id[5:])
         assert ev.received_at == at(1), ev.event_id
         if ev.subject_id == "X":
-            assert (ev.state, ev.payload, ev.note) == (EventState.SKIPPED, None, SUBJECT_ERASED)
+            assert (ev.state, ev.payload, ev.note) == (EventState.SKIPPED, None, REFUSED_NOTE)
         else:
             assert ev.state is EventState.PENDING, ev.event_id
             assert ev.envelope().changes == {"first_name": f"N{number}"}, ev.event_id
@@ -916,7 +917,7 @@ def test_events_after_an_erasure_are_skipped_as_subject_erased_without_payload(
     assert [r.duplicate for r in results] == [False, False]
     for event_id in ("late-rect", "late-opt-in"):
         ev = stored(ledger, event_id)
-        assert (ev.state, ev.note, ev.payload) == (EventState.SKIPPED, SUBJECT_ERASED, None)
+        assert (ev.state, ev.note, ev.payload) == (EventState.SKIPPED, REFUSED_NOTE, None)
         assert ev.finished_at == at(10)
     # Only the erasure is ever claimable.
     assert ids(ledger.claim("worker-a", 10, at(11), LEASE)) == ["erase"]
@@ -937,7 +938,7 @@ def test_events_after_an_erasure_in_the_same_batch_are_skipped(ledger: SqlLedger
     ]
     assert stored(ledger, "before").state is EventState.SUPERSEDED
     after = stored(ledger, "after")
-    assert (after.state, after.note, after.payload) == (EventState.SKIPPED, SUBJECT_ERASED, None)
+    assert (after.state, after.note, after.payload) == (EventState.SKIPPED, REFUSED_NOTE, None)
 
 
 def test_erasure_and_access_are_still_accepted_for_an_erased_subject(ledger: SqlLedger) -> None:
@@ -959,7 +960,7 @@ def test_erasure_and_access_are_still_accepted_for_an_erased_subject(ledger: Sql
         EventState.SKIPPED,
     ]
     assert stored(ledger, "access").payload is not None
-    assert stored(ledger, "opt-in").note == SUBJECT_ERASED
+    assert stored(ledger, "opt-in").note == REFUSED_NOTE
 
 
 def test_a_refused_event_sent_again_is_a_duplicate_still_skipped(ledger: SqlLedger) -> None:
