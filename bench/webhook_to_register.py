@@ -16,6 +16,7 @@ at ``ratio`` >= 1 the worker keeps up with what the intake accepts.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import tempfile
@@ -99,8 +100,7 @@ def scenario(backend: str, events: int, postgres_url: str) -> Result:
             fields=load_mapping(),
             pseudonymizer=Pseudonymizer(b"bench-pseudonym-key-0123"),
             clock=clock,
-            parse=change_from_item,
-            app_id=54321,
+            parse=functools.partial(change_from_item, app_id=54321),
             owner="bench",
         )
         watch = Stopwatch()

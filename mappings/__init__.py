@@ -6,6 +6,7 @@ system is its authority. ``load_mapping`` validates a file and names the
 file and key of every problem.
 """
 
-from mappings.loader import Authority, FieldMap, FieldMapping, MappingFileError, load_mapping
+from mappings.loader import FieldMap, FieldMapping, MappingFileError, load_mapping
+from sync.model import Authority
 
 __all__ = ["Authority", "FieldMap", "FieldMapping", "MappingFileError", "load_mapping"]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import enum
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from sync.model import Authority
 
 DEFAULT_MAPPING = Path(__file__).with_name("default.toml")
 PROPERTY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -22,14 +23,6 @@ class MappingFileError(ValueError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("invalid mapping:\n" + "\n".join(f"  - {p}" for p in problems))
-
-
-class Authority(enum.StrEnum):
-    """Which system wins for a field (DESIGN.md section 4)."""
-
-    REGISTER = "register"
-    HUBSPOT = "hubspot"
-    BOTH = "both"
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ depends on ports. Building connects to nothing: connections open on first use.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import secrets
 import socket
@@ -218,8 +219,7 @@ def build_worker(settings: Settings, *, clock: Clock | None = None) -> Worker:
         fields=fields,
         pseudonymizer=pseudonymizer,
         clock=clock,
-        parse=change_from_item,
-        app_id=settings.hubspot.app_id,
+        parse=functools.partial(change_from_item, app_id=settings.hubspot.app_id),
         owner=owner,
         batch_size=work.batch_size,
     )

@@ -44,6 +44,8 @@ import structlog
 from sync.audit import AuditEntry, Pseudonymizer
 from sync.errors import PermanentError, RetryableError, SubjectAbsent, SyncError
 from sync.model import (
+    Authority,
+    ChangeKind,
     Direction,
     Envelope,
     EventId,
@@ -52,6 +54,7 @@ from sync.model import (
     HubSpotContactId,
     NewEvent,
     NoticeKind,
+    OptOutChange,
     Origin,
     RegisterNotice,
     SubjectId,
@@ -59,10 +62,6 @@ from sync.model import (
 from sync.ports import Clock, Fields, HubSpot, Ledger, Register
 
 log = structlog.get_logger("hubsync.inbound")
-
-OPT_OUT_PROPERTY = "hs_email_optout"
-PROPERTY_CHANGE = "contact.propertyChange"
-ECHO_SOURCES = frozenset({"INTEGRATION", "API"})
 
 ParseChange = Callable[[dict[str, Any]], HubSpotChange]
 
@@ -129,7 +128,6 @@ class HubSpotInbound:
         pseudonymizer: Pseudonymizer,
         clock: Clock,
         parse: ParseChange,
-        app_id: int | None,
         owner: str,
         batch_size: int = 100,
         lease: timedelta = timedelta(seconds=60),
@@ -141,7 +139,6 @@ class HubSpotInbound:
         self._pseudonymizer = pseudonymizer
         self._clock = clock
         self._parse = parse
-        self._app_id = None if app_id is None else str(app_id)
         self._owner = owner
         self._batch_size = batch_size
         self._lease = lease
@@ -203,7 +200,7 @@ class HubSpotInbound:
         edits = [
             (c.object_id, c.property_name, c.property_value or "")
             for c in changes
-            if c.subscription_type == PROPERTY_CHANGE and c.object_id and c.property_name
+            if c.kind is ChangeKind.PROPERTY_CHANGED and c.object_id and c.property_name
         ]
         if edits:
             contacts = [contact for contact, _, _ in edits]
@@ -216,25 +213,27 @@ class HubSpotInbound:
     # -- dispatch -----------------------------------------------------------
 
     def _handle(self, change: HubSpotChange, work: _Round) -> None:
-        kind = change.subscription_type
-        if kind == PROPERTY_CHANGE:
+        kind = change.kind
+        if kind is ChangeKind.PROPERTY_CHANGED:
             self._property_change(change, work)
-        elif kind == "contact.privacyDeletion":
+        elif kind is ChangeKind.ERASED:
             self._privacy_deletion(change, work)
-        elif kind == "contact.deletion":
+        elif kind is ChangeKind.ARCHIVED:
             self._archived(change, work)
-        elif kind == "contact.merge":
+        elif kind is ChangeKind.MERGED:
             self._merged(change, work)
-        elif kind == "contact.creation":
+        elif kind is ChangeKind.CREATED:
             self._created(change, work)
         else:
-            log.info("webhook_ignored", receipt_key=change.receipt_key, type=kind)
+            log.info(
+                "webhook_ignored", receipt_key=change.receipt_key, type=change.subscription_type
+            )
 
     # -- property changes ------------------------------------------------------
 
     def _is_echo(self, change: HubSpotChange, work: _Round) -> bool:
-        if self._app_id is not None and change.source_id == self._app_id:
-            return change.change_source is None or change.change_source in ECHO_SOURCES
+        if change.by_this_app:
+            return True
         if change.object_id is None or change.property_name is None:
             return False
         digest = self._pseudonymizer.value(change.property_name, change.property_value or "")
@@ -251,21 +250,21 @@ class HubSpotInbound:
             log.debug("webhook_echo_dropped", receipt_key=change.receipt_key, property=name)
             return
         value = change.property_value or ""
-        if name == "email" and value and self._suppressed_email(value):
+        if change.changes_email and value and self._suppressed_email(value):
             self._erase_again(contact_id, change, work)
             return
-        if name == OPT_OUT_PROPERTY or name.startswith(OPT_OUT_PROPERTY + "_"):
-            self._opt_out_seen(change, contact_id, value, work)
+        if change.opt_out is not None:
+            self._opt_out_seen(change, contact_id, change.opt_out, work)
             return
         mapping = self._fields.by_property(name)
         if mapping is None:
             return  # a property the mapping does not carry: nothing for the register
-        subjects = self._subjects(contact_id, work, email=value if name == "email" else None)
+        subjects = self._subjects(contact_id, work, email=value if change.changes_email else None)
         if not subjects:
             log.info("hubspot_change_unlinked", receipt_key=change.receipt_key, property=name)
             return
         for subject in subjects:
-            if mapping.authority == "register":
+            if mapping.authority is Authority.REGISTER:
                 self._revert(change, subject, mapping.field, value, work)
             else:
                 new = _event(
@@ -274,17 +273,15 @@ class HubSpotInbound:
                 work.events.append(NewEvent(new, Origin.HUBSPOT, Direction.TO_REGISTER))
 
     def _opt_out_seen(
-        self, change: HubSpotChange, contact_id: str, value: str, work: _Round
+        self, change: HubSpotChange, contact_id: str, opt_out: OptOutChange, work: _Round
     ) -> None:
-        name = change.property_name or OPT_OUT_PROPERTY
-        if value.lower() != "true":
+        if not opt_out.opted_out:
             # A resubscribe in HubSpot is not consent the register can record:
             # an opt-in needs a legal basis, which only the register holds.
             log.info("hubspot_opt_in_not_propagated", receipt_key=change.receipt_key)
             return
-        subscription = name[len(OPT_OUT_PROPERTY) + 1 :] if name != OPT_OUT_PROPERTY else None
         for subject in self._subjects(contact_id, work):
-            work.opt_outs.append((change, subject, subscription))
+            work.opt_outs.append((change, subject, opt_out.subscription_id))
 
     def _revert(
         self, change: HubSpotChange, subject: SubjectId, field_name: str, value: str, work: _Round

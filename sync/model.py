@@ -68,6 +68,15 @@ FINISHED_STATES = frozenset({EventState.DONE, EventState.SUPERSEDED, EventState.
 OPEN_STATES = frozenset({EventState.PENDING, EventState.IN_PROGRESS, EventState.FAILED})
 """States that still count against the subject's deadline."""
 
+
+class Authority(enum.StrEnum):
+    """Which system wins for a mapped field (DESIGN.md section 4; ``sync.rules.authority``)."""
+
+    REGISTER = "register"
+    HUBSPOT = "hubspot"
+    BOTH = "both"
+
+
 class ErrorClass(enum.StrEnum):
     """What the caller does about a failure (DESIGN.md section 7)."""
 
@@ -396,25 +405,56 @@ class RegisterReadiness:
         return {"ready": self.ready, "problems": list(self.problems)}
 
 
+class ChangeKind(enum.StrEnum):
+    """What a HubSpot webhook event reports, in the core's terms.
+
+    The connector translates HubSpot's subscription types into these
+    (``connectors.hubspot.webhook_payloads``); the core never reads HubSpot's.
+    """
+
+    PROPERTY_CHANGED = "property_changed"
+    CREATED = "created"
+    ERASED = "erased"  # a GDPR delete in HubSpot
+    ARCHIVED = "archived"  # a deletion, which HubSpot can restore: not an erasure
+    MERGED = "merged"
+    OTHER = "other"  # a type hubsync does not act on
+
+
+@dataclass(frozen=True, slots=True)
+class OptOutChange:
+    """A change of a contact's opt-out from email, as a property change reports it.
+
+    ``subscription_id`` names the subscription; None means all email.
+    ``opted_out`` is False for a resubscribe.
+    """
+
+    opted_out: bool
+    subscription_id: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class HubSpotChange:
     """One HubSpot webhook event as the core reads it (``hubspot_inbox`` rows).
 
-    ``subscription_type`` is HubSpot's (``contact.propertyChange``,
-    ``contact.privacyDeletion``, ``contact.deletion``, ``contact.merge``,
-    ``contact.creation``...). ``property_value`` is personal data: it stays
-    out of the repr and is never logged. ``source_id`` names who made the
-    change (an app id for API writes), which is how echoes are recognised.
+    ``kind`` says what happened; ``subscription_type`` is HubSpot's name for
+    it, kept only to label logs and audit rows. ``property_value`` is
+    personal data: it stays out of the repr and is never logged.
+    ``by_this_app`` is set when HubSpot says hubsync's own app made the
+    change; ``changes_email`` when it sets the contact's email address;
+    ``opt_out`` when the property is an opt-out from email (all of it, or
+    one subscription). The connector reads all three from HubSpot's fields.
     """
 
     receipt_key: str
+    kind: ChangeKind
     subscription_type: str
     occurred_at: datetime
     object_id: str | None = None
     property_name: str | None = None
     property_value: str | None = field(default=None, repr=False)
-    change_source: str | None = None
-    source_id: str | None = None
+    by_this_app: bool = False
+    changes_email: bool = False
+    opt_out: OptOutChange | None = None
     primary_id: str | None = None
     merged_ids: tuple[str, ...] = ()
     new_id: str | None = None

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sync.audit import AuditBuilder, AuditEntry, AuditRow, VerifyResult
 from sync.errors import SyncError
 from sync.model import (
+    Authority,
     ContactWrites,
     Envelope,
     ErrorInfo,
@@ -333,7 +334,7 @@ class MappedProperty(Protocol):
         ...
 
     @property
-    def authority(self) -> str:
+    def authority(self) -> Authority:
         """``register``, ``hubspot`` or ``both``."""
         ...
 

@@ -12,6 +12,11 @@ names and ids are printable and capped, ``propertyValue`` holds no NUL or
 lone surrogate. ``read_batch`` sets a malformed item aside (the batch is
 signed, and HubSpot retries a refused delivery only for a while), so one bad
 item never costs the privacy deletion next to it.
+
+HubSpot's vocabulary stops here: ``change_from_item`` gives the core a
+``HubSpotChange`` in its own terms (what happened, whether hubsync's app did
+it, whether it sets the email address or an opt-out), so no subscription
+type, ``changeSource`` value or ``hs_email_optout`` name reaches ``sync``.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sync.model import HubSpotChange, SetAsideItem, WebhookBatch
+from sync.model import ChangeKind, HubSpotChange, OptOutChange, SetAsideItem, WebhookBatch
 from sync.rules.input import MAX_LABEL_LENGTH, MAX_WEBHOOK_EVENTS, id_problem, text_problem
 
 MAX_ID = 2**63 - 1
@@ -216,29 +221,76 @@ def inbox_items(body: bytes) -> WebhookBatch:
     return batch
 
 
-def change_from_item(item: dict[str, Any]) -> HubSpotChange:
-    """A stored inbox item as the core's ``HubSpotChange`` (``MalformedWebhook`` if not one)."""
+CONTACT_OBJECT_TYPE = "0-1"
+
+OPT_OUT_PROPERTY = "hs_email_optout"
+"""The opt-out from all email; ``hs_email_optout_<subscription id>`` opts out of one."""
+
+EMAIL_PROPERTY = "email"
+"""The contact property that holds its email address."""
+
+APP_CHANGE_SOURCES = frozenset({"INTEGRATION", "API"})
+"""``changeSource`` values of a change an app made through the API."""
+
+KINDS = {
+    "contact.propertyChange": ChangeKind.PROPERTY_CHANGED,
+    "contact.creation": ChangeKind.CREATED,
+    "contact.privacyDeletion": ChangeKind.ERASED,
+    "contact.deletion": ChangeKind.ARCHIVED,
+    "contact.merge": ChangeKind.MERGED,
+}
+"""HubSpot's subscription types of contacts, in the core's terms (anything else is ``other``)."""
+
+
+def change_from_item(item: dict[str, Any], *, app_id: int | None = None) -> HubSpotChange:
+    """A stored inbox item as the core's ``HubSpotChange`` (``MalformedWebhook`` if not one).
+
+    HubSpot's vocabulary ends here: the subscription type becomes a
+    ``ChangeKind``, the ``hs_email_optout[_<id>]`` grammar an ``OptOutChange``,
+    and ``sourceId``/``changeSource`` whether ``app_id`` (hubsync's own app)
+    made the change.
+    """
     event = parse_event(item)
 
     def text(value: int | None) -> str | None:
         return None if value is None else str(value)
 
+    subscription_type = _contact_type(event)
+    kind = KINDS.get(subscription_type, ChangeKind.OTHER)
+    name, value = event.property_name, event.property_value
     return HubSpotChange(
         receipt_key=event.receipt_key,
-        subscription_type=_contact_type(event),
+        kind=kind,
+        subscription_type=subscription_type,
         occurred_at=event.occurred_at,
         object_id=text(event.object_id),
-        property_name=event.property_name,
-        property_value=event.property_value,
-        change_source=event.change_source,
-        source_id=event.source_id,
+        property_name=name,
+        property_value=value,
+        by_this_app=_by_app(event, app_id),
+        changes_email=kind is ChangeKind.PROPERTY_CHANGED and name == EMAIL_PROPERTY,
+        opt_out=_opt_out(name, value) if kind is ChangeKind.PROPERTY_CHANGED else None,
         primary_id=text(event.primary_object_id),
         merged_ids=tuple(str(i) for i in event.merged_object_ids),
         new_id=text(event.new_object_id),
     )
 
 
-CONTACT_OBJECT_TYPE = "0-1"
+def _opt_out(name: str | None, value: str | None) -> OptOutChange | None:
+    """The opt-out a property change reports, or None when the property is not one."""
+    if name == OPT_OUT_PROPERTY:
+        subscription = None
+    elif name is not None and name.startswith(OPT_OUT_PROPERTY + "_"):
+        subscription = name[len(OPT_OUT_PROPERTY) + 1 :]
+    else:
+        return None
+    return OptOutChange(opted_out=(value or "").lower() == "true", subscription_id=subscription)
+
+
+def _by_app(event: WebhookEvent, app_id: int | None) -> bool:
+    """Whether HubSpot names ``app_id`` as the change's source (an API write of that app)."""
+    if app_id is None or event.source_id != str(app_id):
+        return False
+    return event.change_source is None or event.change_source in APP_CHANGE_SOURCES
 
 
 def _contact_type(event: WebhookEvent) -> str:
