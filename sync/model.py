@@ -494,3 +494,47 @@ class SetAsideRow:
     receipt_key: str
     received_at: datetime
     problem: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectRecord:
+    """What the ledger knows of a subject: email, HubSpot ids, erasure state."""
+
+    subject_id: SubjectId
+    email: str | None
+    contact_ids: tuple[str, ...]
+    erasure: str | None  # None, "erasing" or "erased"
+
+
+
+@dataclass(frozen=True, slots=True)
+class RateBucket:
+    """A shared rate bucket as stored: its tokens at ``updated_at``, and any block."""
+
+    name: str
+    tokens: float
+    updated_at: datetime
+    blocked_until: datetime | None
+
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    """Counts an operator watches (``hubsync status``)."""
+
+    by_state: dict[str, int]
+    by_kind: dict[str, dict[str, int]]
+    overdue: int
+    due_within_7_days: int
+    oldest_ready_age_s: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form, as ``status --json`` prints it."""
+        return {
+            "by_state": self.by_state,
+            "by_kind": self.by_kind,
+            "overdue": self.overdue,
+            "due_within_7_days": self.due_within_7_days,
+            "oldest_ready_age_s": self.oldest_ready_age_s,
+        }
+

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from sync.audit import AuditBuilder, AuditEntry, AuditRow, VerifyResult
 from sync.errors import SyncError
@@ -26,18 +26,18 @@ from sync.model import (
     NewEvent,
     Origin,
     Outcome,
+    RateBucket,
     RegisterNotice,
     RegisterReadiness,
     SetAsideItem,
     SetAsideRow,
+    StatusReport,
     StoredEvent,
     SubjectId,
+    SubjectRecord,
     SubmitResult,
     SubscriptionStatuses,
 )
-
-if TYPE_CHECKING:
-    from sync.ledger.sql import RateBucket, StatusReport, SubjectRecord
 
 
 class Clock(Protocol):

@@ -18,8 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sync.ledger.sql import StatusReport
-    from sync.model import RegisterReadiness
+    from sync.model import RegisterReadiness, StatusReport
     from sync.ports import Ledger
 
 # The stable vocabulary of shared counters (``Ledger.add_counts`` names).

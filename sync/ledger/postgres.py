@@ -20,7 +20,8 @@ from psycopg import sql as pgsql
 
 from sync.audit import AuditEntry
 from sync.errors import LedgerError, UnstorableInput
-from sync.ledger.sql import Cursor, SqlLedger
+from sync.ledger.db import Cursor
+from sync.ledger.sql import SqlLedger
 from sync.model import NewEvent, StoredEvent, SubmitResult
 
 ADVISORY_LOCK_BASE = 0x6875_6273_0000  # "hubs" in the high bytes, lock name in the low

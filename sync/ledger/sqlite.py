@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from sync.errors import LedgerError, UnstorableInput
-from sync.ledger.sql import Cursor, SqlLedger
+from sync.ledger.db import Cursor
+from sync.ledger.sql import SqlLedger
 
 BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another process's transaction
 

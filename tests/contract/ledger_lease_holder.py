@@ -18,7 +18,7 @@ import time
 from datetime import datetime, timedelta
 
 from sync.ledger import open_ledger
-from sync.ledger.sql import Lock
+from sync.ledger.db import Lock
 
 SLEEP_S = 600.0  # far longer than any test waits: the parent kills the process first
 

@@ -18,8 +18,9 @@ from datetime import datetime, timedelta
 import pytest
 
 from sync.audit import AuditAction
+from sync.ledger.db import Lock
 from sync.ledger.postgres import ADVISORY_LOCK_BASE, PostgresLedger
-from sync.ledger.sql import Lock, SqlLedger
+from sync.ledger.sql import SqlLedger
 from sync.model import EventKind, EventState, Outcome, StoredEvent
 from tests.conftest import T0
 from tests.contract.rawdb import RawDb, raw_db, target_of

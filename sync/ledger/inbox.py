@@ -1,0 +1,209 @@
+"""The HubSpot webhook inbox: batches stored before the 204, leased by workers, set aside."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sync.ledger.db import INSERT_CHUNK, SqlBase, chunks, moment, ts
+from sync.model import (
+    SetAsideItem,
+    SetAsideRow,
+)
+
+
+class InboxPart(SqlBase):
+    """Webhook events as received: stored, leased, finished, failed, set aside, skipped."""
+
+    def store_webhooks(
+        self,
+        items: Sequence[tuple[str, dict[str, Any]]],
+        now: datetime,
+        ttl: timedelta,
+        set_aside: Sequence[SetAsideItem] = (),
+    ) -> list[bool]:
+        """Store a webhook batch as received, in one transaction; True for each new key.
+
+        ``items`` are (receipt key, event) pairs, stored ``pending``;
+        ``set_aside`` are the batch's malformed items, stored ``failed`` with
+        their problem for an operator (``hubsync inbox status``). The answer
+        lists ``items`` then ``set_aside``. A key already in the inbox (a
+        redelivery, or a second copy in the same batch) answers False and
+        changes nothing. ``ttl`` is how long a processed key is remembered.
+        """
+        now_s, expires_s = ts(now), ts(now + ttl)
+        rows: list[tuple[str, str, str, str | None]] = [
+            (key, json.dumps(payload), "pending", None) for key, payload in items
+        ]
+        rows += [(s.receipt_key, json.dumps(s.item), "failed", s.problem) for s in set_aside]
+        stored: set[str] = set()
+        with self._tx() as cur:
+            for chunk in chunks(rows, INSERT_CHUNK):
+                params = [
+                    v
+                    for key, payload, state, problem in chunk
+                    for v in (key, now_s, expires_s, payload, state, problem)
+                ]
+                values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
+                found = self._exec(
+                    cur,
+                    "INSERT INTO hubspot_inbox (receipt_key, received_at, expires_at, payload, "
+                    f"state, problem) VALUES {values} ON CONFLICT (receipt_key) DO NOTHING "
+                    "RETURNING receipt_key",
+                    params,
+                ).fetchall()
+                stored.update(r[0] for r in found)
+        fresh: list[bool] = []
+        for key, *_ in rows:
+            fresh.append(key in stored)
+            stored.discard(key)  # a second copy in the same batch is a redelivery
+        return fresh
+
+    def set_aside_webhooks(self, limit: int = 100) -> list[SetAsideRow]:
+        """Failed inbox rows, oldest first: key, when received, and why (no payload)."""
+        with self._read() as cur:
+            rows = self._exec(
+                cur,
+                "SELECT receipt_key, received_at, problem FROM hubspot_inbox "
+                "WHERE state = 'failed' ORDER BY seq LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [SetAsideRow(str(r[0]), moment(r[1]), r[2]) for r in rows]
+
+    def skip_webhooks(self, keys: Sequence[str], now: datetime) -> int:
+        """Failed inbox rows given up by an operator: ``skipped``, payload scrubbed."""
+        return self._end_webhooks(keys, "state = 'skipped', payload = NULL", now, "failed")
+
+    def pending_webhooks(self, limit: int) -> list[tuple[str, dict[str, Any]]]:
+        """Stored webhook events not yet processed, oldest first: (receipt key, event)."""
+        with self._read() as cur:
+            rows = self._exec(
+                cur,
+                "SELECT receipt_key, payload FROM hubspot_inbox WHERE state = 'pending' "
+                "ORDER BY seq LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [(r[0], json.loads(r[1])) for r in rows]
+
+    def claim_webhooks(
+        self, owner: str, limit: int, now: datetime, lease: timedelta
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Lease up to ``limit`` pending webhook events, oldest first: (receipt key, event).
+
+        A lease held by another worker is skipped until it expires, so a
+        crashed worker's events come back and two workers never hold one.
+        """
+        now_s = ts(now)
+        with self._tx() as cur:
+            rows = self._exec(
+                cur,
+                "SELECT seq FROM hubspot_inbox WHERE state = 'pending' "
+                "AND (lease_until IS NULL OR lease_until <= ?) ORDER BY seq LIMIT ?",
+                (now_s, limit),
+            ).fetchall()
+            seqs = [int(r[0]) for r in rows]
+            if not seqs:
+                return []
+            marks = ", ".join("?" for _ in seqs)
+            claimed = self._exec(
+                cur,
+                f"UPDATE hubspot_inbox SET lease_owner = ?, lease_until = ? "
+                f"WHERE seq IN ({marks}) AND state = 'pending' "
+                f"AND (lease_until IS NULL OR lease_until <= ?) "
+                f"RETURNING seq, receipt_key, payload",
+                (owner, ts(now + lease), *seqs, now_s),
+            ).fetchall()
+        return [(r[1], json.loads(r[2])) for r in sorted(claimed)]
+
+    def release_webhooks(self, owner: str, keys: Sequence[str]) -> int:
+        """Give leased webhook events back (to be tried again at once by any worker)."""
+        changed = 0
+        with self._tx() as cur:
+            for chunk in chunks(keys, 500):
+                marks = ", ".join(["?"] * len(chunk))
+                self._exec(
+                    cur,
+                    "UPDATE hubspot_inbox SET lease_owner = NULL, lease_until = NULL "
+                    f"WHERE state = 'pending' AND lease_owner = ? AND receipt_key IN ({marks})",
+                    (owner, *chunk),
+                )
+                changed += max(cur.rowcount, 0)
+        return changed
+
+    def fail_webhooks(self, keys: Sequence[str], now: datetime) -> int:
+        """Set webhook events aside as failed, payload kept, for an operator to replay."""
+        return self._end_webhooks(keys, "state = 'failed'", now)
+
+    def replay_webhooks(self) -> int:
+        """Every failed webhook event back to pending; returns how many."""
+        with self._tx() as cur:
+            self._exec(
+                cur,
+                "UPDATE hubspot_inbox SET state = 'pending', processed_at = NULL "
+                "WHERE state = 'failed'",
+            )
+            return max(cur.rowcount, 0)
+
+    def webhook_states(self) -> dict[str, int]:
+        """Inbox rows by state (``pending``, ``failed``, ``done``)."""
+        with self._read() as cur:
+            rows = self._exec(
+                cur, "SELECT state, COUNT(*) FROM hubspot_inbox GROUP BY state ORDER BY state"
+            ).fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def finish_webhooks(self, keys: Sequence[str], now: datetime) -> int:
+        """Mark webhook events processed and scrub their payload; returns how many changed."""
+        return self._end_webhooks(keys, "state = 'done', payload = NULL", now)
+
+    def _end_webhooks(
+        self, keys: Sequence[str], assignments: str, now: datetime, state: str = "pending"
+    ) -> int:
+        """End the inbox rows in ``state`` named by ``keys`` with ``assignments``."""
+        changed = 0
+        with self._tx() as cur:
+            for chunk in chunks(keys, 500):
+                marks = ", ".join(["?"] * len(chunk))
+                self._exec(
+                    cur,
+                    f"UPDATE hubspot_inbox SET {assignments}, processed_at = ?, "
+                    "lease_owner = NULL, lease_until = NULL "
+                    f"WHERE state = ? AND receipt_key IN ({marks})",
+                    (ts(now), state, *chunk),
+                )
+                changed += max(cur.rowcount, 0)
+        return changed
+
+    def remember_receipts(self, keys: Sequence[str], now: datetime, ttl: timedelta) -> list[bool]:
+        """Record webhook receipts; True for each key not seen (and unexpired) before."""
+        now_s = ts(now)
+        fresh: list[bool] = []
+        with self._tx() as cur:
+            for key in keys:
+                row = self._exec(
+                    cur,
+                    "INSERT INTO webhook_receipts (receipt_key, received_at, expires_at) "
+                    "VALUES (?, ?, ?) ON CONFLICT (receipt_key) DO UPDATE SET "
+                    "received_at = excluded.received_at, expires_at = excluded.expires_at "
+                    "WHERE webhook_receipts.expires_at <= excluded.received_at "
+                    "RETURNING receipt_key",
+                    (key, now_s, ts(now + ttl)),
+                ).fetchone()
+                fresh.append(row is not None)
+        return fresh
+
+    def purge_receipts(self, now: datetime) -> int:
+        """Forget expired webhook receipts."""
+        with self._tx() as cur:
+            self._exec(cur, "DELETE FROM webhook_receipts WHERE expires_at <= ?", (ts(now),))
+            purged = max(cur.rowcount, 0)
+            self._exec(cur, "DELETE FROM echo_marks WHERE expires_at <= ?", (ts(now),))
+            # Processed inbox rows are receipts too; pending ones are kept until processed.
+            self._exec(
+                cur,
+                "DELETE FROM hubspot_inbox WHERE state IN ('done', 'skipped') AND expires_at <= ?",
+                (ts(now),),
+            )
+            return purged + max(cur.rowcount, 0)

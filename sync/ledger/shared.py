@@ -1,0 +1,155 @@
+"""State every worker shares: echo marks, counters and the rate buckets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sync.ledger.db import INSERT_CHUNK, Cursor, SqlBase, chunks, moment, ts
+from sync.model import (
+    RateBucket,
+)
+
+
+class SharedPart(SqlBase):
+    """Echo marks of hubsync's own writes, shared counters, and the shared rate buckets."""
+
+    def remember_writes(
+        self, marks: Sequence[tuple[str, str, str]], now: datetime, ttl: timedelta
+    ) -> None:
+        """Record (contact id, property, value digest) that hubsync just wrote to HubSpot."""
+        if not marks:
+            return
+        expires_s = ts(now + ttl)
+        with self._tx() as cur:
+            for chunk in chunks(marks, INSERT_CHUNK):
+                values = ", ".join(["(?, ?, ?, ?)"] * len(chunk))
+                params = [v for mark in chunk for v in (*mark, expires_s)]
+                self._exec(
+                    cur,
+                    f"INSERT INTO echo_marks (contact_id, property, value_digest, expires_at) "
+                    f"VALUES {values} ON CONFLICT (contact_id, property, value_digest) "
+                    f"DO UPDATE SET expires_at = excluded.expires_at",
+                    params,
+                )
+
+    def wrote_recently(self, contact_id: str, prop: str, digest: str, now: datetime) -> bool:
+        """Whether hubsync wrote this value digest to this property, within its window."""
+        mark = (contact_id, prop, digest)
+        return mark in self.written_recently([mark], now)
+
+    def written_recently(
+        self, marks: Sequence[tuple[str, str, str]], now: datetime
+    ) -> set[tuple[str, str, str]]:
+        """Which of these (contact id, property, value digest) hubsync wrote, in one read."""
+        wanted = set(marks)
+        found: set[tuple[str, str, str]] = set()
+        with self._read() as cur:
+            for chunk in chunks(sorted({c for c, _, _ in wanted}), 500):
+                in_marks = ", ".join("?" for _ in chunk)
+                rows = self._exec(
+                    cur,
+                    "SELECT contact_id, property, value_digest FROM echo_marks "
+                    f"WHERE contact_id IN ({in_marks}) AND expires_at > ?",
+                    (*chunk, ts(now)),
+                ).fetchall()
+                found.update(m for r in rows if (m := (r[0], r[1], r[2])) in wanted)
+        return found
+
+    def add_counts(self, counts: dict[str, int], now: datetime) -> None:
+        """Add to named counters shared by every process (429s, blocked resurrections...)."""
+        counts = {name: n for name, n in counts.items() if n}
+        if not counts:
+            return
+        with self._tx() as cur:
+            for name, n in sorted(counts.items()):
+                self._exec(
+                    cur,
+                    "INSERT INTO counters (name, value, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value, "
+                    "updated_at = excluded.updated_at",
+                    (name, n, ts(now)),
+                )
+
+    def counts(self) -> dict[str, int]:
+        """Every counter's total."""
+        with self._read() as cur:
+            rows = self._exec(cur, "SELECT name, value FROM counters ORDER BY name").fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def take_tokens(
+        self, name: str, cost: float, capacity: float, refill_per_s: float, now: datetime
+    ) -> float:
+        """Take ``cost`` tokens from a shared bucket; returns 0 or the seconds to wait.
+
+        The bucket refills continuously at ``refill_per_s`` up to ``capacity``;
+        when it is blocked (after a 429, say) the wait runs to the block's end.
+        Nothing is taken when the answer is a wait.
+        """
+        now_s = ts(now)
+        with self._tx() as cur:
+            row = self._exec(
+                cur,
+                "SELECT tokens, updated_at, blocked_until FROM rate_buckets WHERE name = ?",
+                (name,),
+            ).fetchone()
+            tokens, updated, blocked = (capacity, now_s, 0.0) if row is None else row
+            if blocked > now_s:
+                return float(blocked - now_s)
+            tokens = min(capacity, tokens + max(0.0, now_s - updated) * refill_per_s)
+            if tokens < cost - 1e-6:  # float refill must not leave a wait of nanoseconds
+                return (cost - tokens) / refill_per_s if refill_per_s > 0 else float("inf")
+            self._upsert_bucket(cur, name, tokens - cost, now_s, 0.0)
+        return 0.0
+
+    def correct_bucket(
+        self,
+        name: str,
+        now: datetime,
+        *,
+        tokens: float | None = None,
+        blocked_until: datetime | None = None,
+    ) -> None:
+        """Correct a bucket from what HubSpot reported (remaining calls, or a 429's reset)."""
+        now_s = ts(now)
+        with self._tx() as cur:
+            row = self._exec(
+                cur, "SELECT tokens, blocked_until FROM rate_buckets WHERE name = ?", (name,)
+            ).fetchone()
+            current_tokens, current_block = row if row is not None else (0.0, 0.0)
+            self._upsert_bucket(
+                cur,
+                name,
+                tokens if tokens is not None else current_tokens,
+                now_s,
+                max(current_block, ts(blocked_until)) if blocked_until else current_block,
+            )
+
+    def rate_bucket(self, name: str) -> RateBucket | None:
+        """A bucket as last written (tokens not refilled to now); None before its first use."""
+        with self._read() as cur:
+            row = self._exec(
+                cur,
+                "SELECT tokens, updated_at, blocked_until FROM rate_buckets WHERE name = ?",
+                (name,),
+            ).fetchone()
+        if row is None:
+            return None
+        tokens, updated, blocked = row
+        return RateBucket(
+            name=name,
+            tokens=float(tokens),
+            updated_at=moment(float(updated)),
+            blocked_until=moment(float(blocked)) if blocked else None,
+        )
+
+    def _upsert_bucket(
+        self, cur: Cursor, name: str, tokens: float, now_s: float, blocked: float
+    ) -> None:
+        self._exec(
+            cur,
+            "INSERT INTO rate_buckets (name, tokens, updated_at, blocked_until) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET tokens = excluded.tokens, "
+            "updated_at = excluded.updated_at, blocked_until = excluded.blocked_until",
+            (name, tokens, now_s, blocked),
+        )
