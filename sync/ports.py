@@ -48,11 +48,8 @@ class Clock(Protocol):
         ...
 
 
-class Ledger(Protocol):
-    """The durable queue and memory of each subject (see ``sync.ledger.sql`` for semantics).
-
-    Every method that depends on time takes ``now``; the ledger never reads a clock.
-    """
+class Schema(Protocol):
+    """The ledger's database: its schema version, migrations, and the connection."""
 
     def schema_version(self) -> int:
         """The schema version of the database (0 when empty)."""
@@ -69,6 +66,10 @@ class Ledger(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+class EventQueue(Protocol):
+    """The durable queue the worker drives: submit, claim (one per subject, in order), record."""
 
     def submit(
         self, events: Sequence[NewEvent], now: datetime, audit: AuditBuilder | None = None
@@ -114,6 +115,10 @@ class Ledger(Protocol):
         """Give held events back without counting the attempt."""
         ...
 
+
+class EventAdmin(Protocol):
+    """What operators do to events and read of them, and retention."""
+
     def replay(self, seqs: Sequence[int], now: datetime, audit: AuditBuilder) -> list[StoredEvent]:
         """Failed events back to pending; audited."""
         ...
@@ -154,6 +159,14 @@ class Ledger(Protocol):
         """Counts by state and kind, deadlines, oldest ready age."""
         ...
 
+    def scrub_finished(self, older_than: datetime, now: datetime) -> int:
+        """Scrub payloads of events finished before ``older_than``."""
+        ...
+
+
+class SubjectMap(Protocol):
+    """The memory of each subject: its HubSpot ids and email, and its erasure."""
+
     def remember_subject(
         self,
         subject_id: str,
@@ -187,6 +200,18 @@ class Ledger(Protocol):
         """Close an erasure: suppress digests, forget email and ids, scrub payloads."""
         ...
 
+    def subjects_for_email(self, email: str) -> list[SubjectId]:
+        """Subjects (not erased) known by this address."""
+        ...
+
+    def active_subjects(self, since: datetime, limit: int) -> list[SubjectRecord]:
+        """Subjects with an email and recent events, not erased."""
+        ...
+
+
+class Suppressions(Protocol):
+    """Keyed digests of erased emails and ids, so HubSpot cannot bring a person back."""
+
     def add_suppression(self, suppress: Sequence[tuple[str, str]], now: datetime) -> None:
         """Put (kind, digest) pairs on the suppression list."""
         ...
@@ -198,6 +223,10 @@ class Ledger(Protocol):
     def lift_suppression(self, digest: str, reason: str, now: datetime) -> bool:
         """Lift a suppression."""
         ...
+
+
+class WebhookInbox(Protocol):
+    """HubSpot's webhook events as received: stored before the 204, leased, set aside."""
 
     def remember_receipts(self, keys: Sequence[str], now: datetime, ttl: timedelta) -> list[bool]:
         """Record webhook receipts; True for each new one."""
@@ -255,6 +284,10 @@ class Ledger(Protocol):
         """Inbox rows by state."""
         ...
 
+
+class EchoMarks(Protocol):
+    """Digests of what hubsync wrote to HubSpot, so its own changes are not sent back."""
+
     def remember_writes(
         self, marks: Sequence[tuple[str, str, str]], now: datetime, ttl: timedelta
     ) -> None:
@@ -271,24 +304,16 @@ class Ledger(Protocol):
         """Which of these writes hubsync made within their window, in one read."""
         ...
 
+
+class SharedState(Protocol):
+    """What every worker on the ledger shares: counters and rate buckets."""
+
     def add_counts(self, counts: dict[str, int], now: datetime) -> None:
         """Add to shared named counters."""
         ...
 
     def counts(self) -> dict[str, int]:
         """Every shared counter's total."""
-        ...
-
-    def subjects_for_email(self, email: str) -> list[SubjectId]:
-        """Subjects (not erased) known by this address."""
-        ...
-
-    def active_subjects(self, since: datetime, limit: int) -> list[SubjectRecord]:
-        """Subjects with an email and recent events, not erased."""
-        ...
-
-    def scrub_finished(self, older_than: datetime, now: datetime) -> int:
-        """Scrub payloads of events finished before ``older_than``."""
         ...
 
     def take_tokens(
@@ -312,6 +337,10 @@ class Ledger(Protocol):
         """A rate bucket as last written, or None before its first use."""
         ...
 
+
+class AuditLog(Protocol):
+    """The hash-chained audit log: append, read, verify."""
+
     def append_audit(self, entries: Sequence[AuditEntry]) -> list[AuditRow]:
         """Append rows to the audit chain."""
         ...
@@ -323,6 +352,27 @@ class Ledger(Protocol):
     def verify_audit(self) -> VerifyResult:
         """Check the audit chain."""
         ...
+
+
+class Ledger(
+    Schema,
+    EventQueue,
+    EventAdmin,
+    SubjectMap,
+    Suppressions,
+    WebhookInbox,
+    EchoMarks,
+    SharedState,
+    AuditLog,
+    Protocol,
+):
+    """Every role at once: the durable queue and memory of each subject (``sync.ledger``).
+
+    A consumer asks for the roles it uses (``SharedState`` for the rate
+    budget, ``EventQueue`` and ``AuditLog`` for the worker...); the SQL
+    ledger plays them all over one connection. Every method that depends on
+    time takes ``now``; the ledger never reads a clock.
+    """
 
 
 class MappedProperty(Protocol):

@@ -15,11 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from sync.model import RegisterReadiness, StatusReport
-    from sync.ports import Ledger
+    from sync.ports import EventAdmin, SharedState
+
+    class ReportSource(EventAdmin, SharedState, Protocol):
+        """The two ledger roles the report reads: event counts and shared counters."""
 
 # The stable vocabulary of shared counters (``Ledger.add_counts`` names).
 HUBSPOT_HTTP_429 = "hubspot_http_429"
@@ -97,7 +100,7 @@ class OperatorReport:
 
 
 def read_report(
-    ledger: Ledger,
+    ledger: ReportSource,
     now: datetime,
     daily_budget: DailyBudgetReader | None = None,
     register: Callable[[], RegisterReadiness] | None = None,

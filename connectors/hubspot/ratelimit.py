@@ -29,7 +29,7 @@ from typing import Any
 
 from connectors.hubspot.errors import header, seconds_until_daily_reset
 from sync.errors import RateLimited
-from sync.ports import Clock, Ledger
+from sync.ports import Clock, SharedState
 from sync.status import HUBSPOT_HTTP_429, DailyBudget
 
 BURST = "hubspot:burst"
@@ -42,7 +42,7 @@ class RateBudget:
 
     def __init__(
         self,
-        ledger: Ledger,
+        ledger: SharedState,
         clock: Clock,
         *,
         per_10s: int,
