@@ -48,7 +48,7 @@ from sync.outbox import RegisterOutbox
 from sync.ports import Clock, HubSpot, Ledger, Register
 from sync.register_readiness import CachedReadiness, with_register
 from sync.residency import ResidencyGuard
-from sync.retry import RetryPolicy
+from sync.rules.retry import RetryPolicy
 from sync.serve import serving
 from sync.settings import Settings, load_settings
 from sync.subscription_check import SubscriptionCheck

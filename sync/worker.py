@@ -32,15 +32,8 @@ from datetime import datetime, timedelta
 import structlog
 
 from sync.audit import AuditEntry, Pseudonymizer
-from sync.effects import ABSENT, Applied, HubSpotEffects, Result
-from sync.errors import (
-    HubsyncError,
-    RateLimited,
-    RegisterNotSetUp,
-    RetryableError,
-    SubjectAbsent,
-    SyncError,
-)
+from sync.effects import Applied, HubSpotEffects, Result
+from sync.errors import HubsyncError, RegisterNotSetUp, SyncError
 from sync.model import (
     Direction,
     ErrorClass,
@@ -51,7 +44,7 @@ from sync.model import (
 )
 from sync.ports import Clock, Fields, Ledger, Register
 from sync.residency import ResidencyGuard
-from sync.retry import RetryPolicy
+from sync.rules.retry import RetryPolicy, decide
 
 log = structlog.get_logger("hubsync.worker")
 
@@ -59,30 +52,12 @@ RESIDENCY_RETRY = timedelta(minutes=1)  # after a refusal on location (the verdi
 RESIDENCY_REFUSED = "residency_refused"  # the account is hosted outside the allowed list
 RESIDENCY_UNVERIFIED = "residency_unverified"  # the check failed; retried at the guard's time
 NOT_YET_HANDLED_RETRY = timedelta(minutes=5)
-REGISTER_RETRY = timedelta(minutes=1)  # a register that cannot be reached (no wait named)
 STEP_PAUSE = timedelta(seconds=30)
 
 
 def worker_id() -> str:
     """A name for this worker process, unique enough to own leases."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
-
-def error_info(error: SyncError) -> ErrorInfo:
-    """What the ledger keeps of an error: class, code, status, correlation id, safe text."""
-    if isinstance(error, RetryableError):
-        error_class = ErrorClass.RETRYABLE
-    elif isinstance(error, SubjectAbsent):
-        error_class = ErrorClass.SUBJECT_ABSENT
-    else:
-        error_class = ErrorClass.PERMANENT
-    return ErrorInfo(
-        error_class=error_class,
-        code=error.code,
-        http_status=error.http_status,
-        correlation_id=error.correlation_id,
-        detail=str(error),
-    )
 
 
 class Worker:
@@ -285,85 +260,53 @@ class Worker:
     def _classify(
         self, event: StoredEvent, result: Result, now: datetime, *, system: str = "hubspot"
     ) -> tuple[Outcome, AuditEntry | None]:
-        if isinstance(result, Applied):
-            outcome = Outcome(
-                event.seq,
-                EventState.DONE,
-                note=result.note,
-                erased_subject=event.subject_id if result.erased else None,
-                suppress=result.suppress,
-            )
+        """Decide (``sync.rules.retry``), then log it, build the outcome and its audit row."""
+        applied = result if isinstance(result, Applied) else None
+        error = None if isinstance(result, Applied) else result
+        decision = decide(
+            error, event.attempts, self._policy, now, note=applied.note if applied else None
+        )
+        outcome = Outcome(
+            event.seq,
+            decision.state,
+            note=decision.note,
+            error=decision.error,
+            retry_at=decision.retry_at,
+            count_attempt=decision.count_attempt,
+            erased_subject=event.subject_id if applied and applied.erased else None,
+            suppress=applied.suppress if applied else (),
+        )
+        if applied is not None:
             log.info(
-                result.action,
+                applied.action,
                 event_id=event.event_id,
                 kind=event.kind.value,
-                note=result.note,
-                fields=list(result.field_names),
+                note=applied.note,
+                fields=list(applied.field_names),
             )
-            entry = self._audit(
-                event,
-                result.action,
-                result.note or "done",
-                now,
-                field_names=result.field_names,
-                system=system,
+        elif error is not None:
+            # Done (nothing to change) is news; a wait or a dead letter needs a look.
+            (log.info if decision.state is EventState.DONE else log.warning)(
+                decision.log_event,
+                event_id=event.event_id,
+                kind=event.kind.value,
+                attempts=event.attempts,
+                code=error.code,
+                http_status=error.http_status,
+                correlation_id=error.correlation_id,
+                retry_at=decision.retry_at.isoformat() if decision.retry_at else None,
             )
-            return outcome, entry
-        if isinstance(result, SubjectAbsent):
-            log.info("subject_absent", event_id=event.event_id, kind=event.kind.value)
-            outcome = Outcome(event.seq, EventState.DONE, note=ABSENT)
-            entry = self._audit(
-                event, "transfer_attempted", ABSENT, now, error=result, system=system
-            )
-            return outcome, entry
-        info = error_info(result)
-        if isinstance(result, RegisterNotSetUp):
-            # Nothing is wrong with the event: it waits for the operator's fix
-            # (named once by the step's log, /readyz, check and status) without
-            # spending its attempts, so the fix lets it through, not a replay.
-            pause = result.retry_after_s or REGISTER_RETRY.total_seconds()
-            log.warning("event_waiting_for_register", event_id=event.event_id, code=result.code)
-            outcome = Outcome(
-                event.seq,
-                EventState.PENDING,
-                error=info,
-                retry_at=now + timedelta(seconds=pause),
-                count_attempt=False,
-            )
+        if not decision.audited:
             return outcome, None
-        if isinstance(result, RateLimited):
-            wait = result.retry_after_s or 10.0
-            log.warning(
-                "event_rate_limited", event_id=event.event_id, wait_s=wait, code=result.code
-            )
-            outcome = Outcome(
-                event.seq,
-                EventState.PENDING,
-                error=info,
-                retry_at=now + timedelta(seconds=wait),
-                count_attempt=False,
-            )
-            sent = result.http_status is not None  # a 429 answer; a spent budget sent nothing
-            entry = self._audit(
-                event, "transfer_attempted", "deferred", now, error=result, system=system
-            )
-            return outcome, entry if sent else None
-        retry_at = None
-        if isinstance(result, RetryableError):
-            retry_at = self._policy.decide(event.attempts, info, now, result.retry_after_s)
-        state = EventState.PENDING if retry_at is not None else EventState.FAILED
-        log.warning(
-            "event_retry_scheduled" if retry_at else "event_dead_lettered",
-            event_id=event.event_id,
-            kind=event.kind.value,
-            attempts=event.attempts,
-            code=result.code,
-            http_status=result.http_status,
-            correlation_id=result.correlation_id,
+        entry = self._audit(
+            event,
+            applied.action if applied else "transfer_attempted",
+            decision.audit_outcome,
+            now,
+            field_names=applied.field_names if applied else None,
+            error=error,
+            system=system,
         )
-        outcome = Outcome(event.seq, state, error=info, retry_at=retry_at)
-        label = "retry_scheduled" if retry_at else "dead_lettered"
-        entry = self._audit(event, "transfer_attempted", label, now, error=result, system=system)
         return outcome, entry
 
     def _audit(

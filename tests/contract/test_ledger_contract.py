@@ -36,8 +36,8 @@ from sync.model import (
     SubjectId,
     SubmitResult,
 )
-from sync.retry import RetryPolicy, no_jitter
 from sync.rules.erasure import REFUSED_NOTE
+from sync.rules.retry import RetryPolicy, no_jitter
 from tests.conftest import T0
 from tests.contract.rawdb import Target, raw_db, target_of
 
@@ -669,49 +669,7 @@ def test_record_failure_by_a_non_owner_raises_lease_lost(ledger: SqlLedger) -> N
     assert ledger.get(held.seq) == held
 
 
-# -- retry policy --------------------------------------------------------------
-
-
-def test_retry_policy_backs_off_exponentially_through_the_injected_jitter() -> None:
-    seen: list[float] = []
-
-    def halve(delay_s: float) -> float:
-        seen.append(delay_s)
-        return delay_s / 2
-
-    policy = RetryPolicy(max_attempts=8, base_s=5.0, max_delay_s=3600.0, jitter=halve)
-
-    retries = [policy.decide(n, retryable(), T0) for n in (1, 2, 3, 4)]
-
-    assert seen == [5.0, 10.0, 20.0, 40.0]
-    assert retries == [at(2.5), at(5), at(10), at(20)]
-
-
-def test_retry_policy_caps_the_delay() -> None:
-    policy = RetryPolicy(max_attempts=50, base_s=5.0, max_delay_s=60.0, jitter=no_jitter)
-
-    assert policy.decide(20, retryable(), T0) == at(60)
-
-
-def test_retry_policy_waits_at_least_what_the_error_asks_for() -> None:
-    policy = RetryPolicy(base_s=5.0, jitter=no_jitter)
-
-    assert policy.decide(1, retryable("http_429"), T0, retry_after_s=30.0) == at(30)
-    assert policy.decide(1, retryable("http_429"), T0, retry_after_s=1.0) == at(5)
-
-
-def test_retry_policy_dead_letters_after_the_maximum_attempts() -> None:
-    policy = RetryPolicy(max_attempts=3, jitter=no_jitter)
-
-    assert policy.decide(2, retryable(), T0) is not None
-    assert policy.decide(3, retryable(), T0) is None
-
-
-def test_retry_policy_dead_letters_a_permanent_error_at_once() -> None:
-    policy = RetryPolicy(max_attempts=8, jitter=no_jitter)
-
-    assert policy.decide(1, permanent(), T0) is None
-    assert policy.decide(1, ErrorInfo(ErrorClass.SUBJECT_ABSENT, "not_found"), T0) is None
+# -- retry policy with the ledger (the policy on its own: tests/unit/rules) ----
 
 
 def test_retry_policy_and_ledger_dead_letter_an_event_after_the_maximum_attempts(

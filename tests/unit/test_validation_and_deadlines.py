@@ -7,9 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sync.deadlines import add_months, due_at
-from sync.model import ErrorClass, ErrorInfo, EventKind
+from sync.model import EventKind
 from sync.operator import new_envelope
-from sync.retry import RetryPolicy, no_jitter
 from sync.rules.input import problems
 
 NOW = datetime(2026, 11, 27, 10, tzinfo=UTC)
@@ -57,14 +56,3 @@ def test_the_deadline_is_one_calendar_month_after_receipt(
 
 def test_an_extension_adds_days_to_the_deadline() -> None:
     assert due_at(NOW, 10) - due_at(NOW) == timedelta(days=10)
-
-
-def test_backoff_doubles_is_capped_and_dead_letters_at_the_last_attempt() -> None:
-    policy = RetryPolicy(max_attempts=5, base_s=2, max_delay_s=10, jitter=no_jitter)
-    error = ErrorInfo(ErrorClass.RETRYABLE, "http_503", http_status=503)
-    waits = [(policy.decide(n, error, NOW) - NOW).total_seconds() for n in range(1, 5)]  # type: ignore[operator]
-    assert waits == [2, 4, 8, 10]
-    assert policy.decide(5, error, NOW) is None
-    assert policy.decide(1, error, NOW, retry_after_s=30) == NOW + timedelta(seconds=30)
-    permanent = ErrorInfo(ErrorClass.PERMANENT, "http_403", http_status=403)
-    assert policy.decide(1, permanent, NOW) is None
