@@ -23,8 +23,7 @@ from sync.ledger.postgres import ADVISORY_LOCK_BASE, PostgresLedger
 from sync.ledger.sql import SqlLedger
 from sync.model import EventKind, EventState, Outcome, StoredEvent
 from tests.conftest import T0
-from tests.contract.rawdb import RawDb, raw_db, target_of
-from tests.contract.test_ledger_contract import (
+from tests.contract.ledger_helpers import (
     EMAIL,
     LEASE,
     at,
@@ -39,6 +38,7 @@ from tests.contract.test_ledger_contract import (
     submit,
     transfer,
 )
+from tests.contract.rawdb import RawDb, raw_db, target_of
 
 IN_FLIGHT_NOTE = "superseded_by_erasure"
 """The note of an event superseded when it came back from flight (intake's names the erasure)."""

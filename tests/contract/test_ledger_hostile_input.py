@@ -19,7 +19,7 @@ from sync.errors import UnstorableInput
 from sync.ledger.sql import SqlLedger
 from sync.model import SetAsideItem
 from tests.conftest import T0
-from tests.contract.test_ledger_contract import audit_of, event
+from tests.contract.ledger_helpers import audit_of, event
 
 TTL = timedelta(days=7)
 UNSTORABLE = ["C-\x00-1", "C-\ud800", "\udfff", "C-1\x00"]
@@ -86,8 +86,9 @@ def test_an_operator_skips_a_set_aside_item_and_its_payload_is_scrubbed(
 ) -> None:
     ledger.store_webhooks([], T0, TTL, [aside(1), aside(2)])
 
-    assert ledger.skip_webhooks([aside(1).receipt_key, "no-such-key"], T0) == 1
-    assert ledger.skip_webhooks([aside(1).receipt_key], T0) == 0
+    skip = counted(AuditAction.WEBHOOKS_SKIPPED)
+    assert ledger.skip_webhooks([aside(1).receipt_key, "no-such-key"], T0, skip) == 1
+    assert ledger.skip_webhooks([aside(1).receipt_key], T0, skip) == 0
 
     assert ledger.webhook_states() == {"failed": 1, "skipped": 1}
     assert [r.receipt_key for r in ledger.set_aside_webhooks()] == [aside(2).receipt_key]

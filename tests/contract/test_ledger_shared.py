@@ -1,0 +1,67 @@
+"""Rate buckets shared by every worker, on SQLite and PostgreSQL.
+
+Every test takes the ``ledger`` fixture, parametrized over both backends.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from sync.ledger.sql import SqlLedger
+from tests.conftest import T0
+from tests.contract.ledger_helpers import (
+    at,
+)
+
+# -- rate buckets --------------------------------------------------------------
+
+
+def test_take_tokens_spends_a_full_bucket_and_then_names_the_wait(ledger: SqlLedger) -> None:
+    def take(now: datetime) -> float:
+        return ledger.take_tokens("hubspot_10s", 1.0, capacity=2.0, refill_per_s=0.5, now=now)
+
+    assert take(T0) == 0.0
+    assert take(T0) == 0.0
+    assert take(T0) == pytest.approx(2.0)
+    # A wait takes nothing: after the wait one token is there.
+    assert take(at(1)) == pytest.approx(1.0)
+    assert take(at(2)) == 0.0
+    assert take(at(2)) == pytest.approx(2.0)
+    # Refill stops at the capacity.
+    assert take(at(1000)) == 0.0
+    assert take(at(1000)) == 0.0
+    assert take(at(1000)) > 0.0
+
+
+def test_buckets_are_separate_by_name(ledger: SqlLedger) -> None:
+    assert ledger.take_tokens("a", 1.0, capacity=1.0, refill_per_s=0.1, now=T0) == 0.0
+    assert ledger.take_tokens("b", 1.0, capacity=1.0, refill_per_s=0.1, now=T0) == 0.0
+    assert ledger.take_tokens("a", 1.0, capacity=1.0, refill_per_s=0.1, now=T0) > 0.0
+
+
+def test_correct_bucket_blocks_until_the_reported_reset(ledger: SqlLedger) -> None:
+    def take(now: datetime) -> float:
+        return ledger.take_tokens("hubspot_10s", 1.0, capacity=100.0, refill_per_s=10.0, now=now)
+
+    assert take(T0) == 0.0
+
+    ledger.correct_bucket("hubspot_10s", at(1), blocked_until=at(10))
+
+    assert take(at(2)) == pytest.approx(8.0)
+    # An earlier reset reported later does not shorten the block.
+    ledger.correct_bucket("hubspot_10s", at(3), blocked_until=at(5))
+    assert take(at(4)) == pytest.approx(6.0)
+    assert take(at(10)) == 0.0
+
+
+def test_correct_bucket_sets_the_tokens_hubspot_reports(ledger: SqlLedger) -> None:
+    ledger.take_tokens("daily", 1.0, capacity=1000.0, refill_per_s=1.0, now=T0)
+
+    ledger.correct_bucket("daily", T0, tokens=0.0)
+
+    assert ledger.take_tokens("daily", 1.0, capacity=1000.0, refill_per_s=1.0, now=T0) == (
+        pytest.approx(1.0)
+    )
+    assert ledger.take_tokens("daily", 1.0, capacity=1000.0, refill_per_s=1.0, now=at(1)) == 0.0
