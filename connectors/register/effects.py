@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from sync.errors import MappingError, PermanentError, SubjectAbsent
 from sync.model import Envelope, EventKind, NoticeKind, Origin, RegisterNotice
+from sync.rules import rights
 
 PERSONAL_COLUMNS = ("email", "first_name", "last_name", "phone", "company")
 """Customer columns that hold personal data: blanked by an erasure, set by a rectification."""
@@ -67,10 +68,9 @@ def rectified(changes: Mapping[str, Any], event_id: str) -> dict[str, Any]:
             f"event {event_id}: the register has no field {', '.join(unknown)}",
             code="unknown_field",
         )
-    if not changes:
-        raise PermanentError(
-            f"event {event_id}: a rectification without changes", code="no_changes"
-        )
+    misfit = rights.changes_problem(EventKind.RECTIFICATION, bool(changes))
+    if misfit is not None:
+        raise PermanentError(f"event {event_id}: {misfit}", code=misfit.code)
     return {name: column_value(value) for name, value in changes.items()}
 
 
@@ -78,8 +78,9 @@ def change_for(envelope: Envelope, origin: Origin, on_hubspot_erasure: ErasureMo
     """The change ``envelope`` makes to its subject's record.
 
     Raises ``PermanentError`` for what no register can apply: an unknown
-    field, an opt-in without a legal basis, an ``access`` request (the
-    register's record is read with ``record``, not written).
+    field, a right's unmet precondition (``sync.rules.rights``: an opt-in
+    without a legal basis, a rectification without changes), an ``access``
+    request (the register's record is read with ``record``, not written).
     """
     kind = envelope.kind
     if kind is EventKind.ERASURE:
@@ -88,10 +89,9 @@ def change_for(envelope: Envelope, origin: Origin, on_hubspot_erasure: ErasureMo
         return Change(erase=True)
     if kind is EventKind.RECTIFICATION:
         return Change(values=rectified(envelope.changes, envelope.event_id))
-    if kind is EventKind.MARKETING_OPT_IN and not envelope.legal_basis:
-        raise PermanentError(
-            f"event {envelope.event_id}: an opt-in needs a legal basis", code="legal_basis_missing"
-        )
+    no_basis = rights.missing_legal_basis(kind, envelope.legal_basis)
+    if no_basis is not None:
+        raise PermanentError(f"event {envelope.event_id}: {no_basis}", code=no_basis.code)
     if kind in FLAGS:
         column, value = FLAGS[kind]
         return Change(values={column: value})

@@ -23,12 +23,10 @@ from sync.model import (
     StoredEvent,
     SubjectId,
 )
+from sync.rules import rights
 
 SAFE_CODE = re.compile(r"^[a-z0-9_]{1,64}$")
 """What an error code from a register must look like to be kept (else ``register_error``)."""
-
-KINDS_NEEDING_PAYLOAD = frozenset({EventKind.RECTIFICATION, EventKind.MARKETING_OPT_IN})
-"""Kinds that cannot be applied once their payload is scrubbed."""
 
 
 def iso(value: datetime) -> str:
@@ -122,7 +120,7 @@ def register_envelope(event: StoredEvent) -> Envelope:
             code="not_register_bound",
         )
     if event.payload is None:
-        if event.kind in KINDS_NEEDING_PAYLOAD:
+        if event.kind in rights.NEEDS_PAYLOAD:
             raise PermanentError(
                 f"event {event.event_id} ({event.kind.value}) has no payload any more",
                 code="payload_scrubbed",

@@ -31,7 +31,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from sync.model import Envelope, EventKind
+from sync.model import Envelope
+from sync.rules import rights
 
 MAX_ID_LENGTH = 200
 MAX_EMAIL_LENGTH = 254  # RFC 5321: a path holds at most 256 octets with its angle brackets
@@ -136,17 +137,17 @@ def problems(envelope: Envelope) -> list[str]:
         for index, subscription in enumerate(envelope.subscription_ids):
             check(f"subscription_ids[{index}]", id_problem(subscription))
     found += _change_problems(envelope)
-    if envelope.kind is EventKind.MARKETING_OPT_IN and not envelope.legal_basis:
-        found.append("legal_basis: a marketing opt-in needs an explicit legal basis")
+    no_basis = rights.missing_legal_basis(envelope.kind, envelope.legal_basis)
+    if no_basis is not None:
+        found.append(str(no_basis))
     return found
 
 
 def _change_problems(envelope: Envelope) -> list[str]:
     changes = envelope.changes
-    if envelope.kind is EventKind.RECTIFICATION and not changes:
-        return ["changes: a rectification needs at least one field"]
-    if envelope.kind is not EventKind.RECTIFICATION and changes:
-        return [f"changes: only a rectification carries changes, not {envelope.kind.value}"]
+    misfit = rights.changes_problem(envelope.kind, bool(changes))
+    if misfit is not None:
+        return [str(misfit)]
     if len(changes) > MAX_CHANGES:
         return [f"changes: more than {MAX_CHANGES} fields"]
     found: list[str] = []

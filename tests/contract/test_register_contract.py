@@ -180,7 +180,7 @@ def test_opt_in_without_a_legal_basis_is_refused(register: Harness) -> None:
 
     error = outcomes[2]
     assert isinstance(error, PermanentError)
-    assert error.code == "legal_basis_missing"
+    assert error.code == "missing_legal_basis"
     assert record_of(register)["marketing_opt_out"] is True
 
 
