@@ -32,6 +32,8 @@ class AuditAction:
     EVENT_SKIPPED = "event_skipped"
     DEADLINE_EXTENDED = "deadline_extended"
     SUPPRESSION_LIFTED = "suppression_lifted"
+    WEBHOOKS_REPLAYED = "webhooks_replayed"
+    WEBHOOKS_SKIPPED = "webhooks_skipped"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +172,10 @@ class Pseudonymizer:
 
 AuditBuilder = Callable[[StoredEvent], AuditEntry]
 """Builds the audit row of an operator action on one event, inside its transaction."""
+
+CountAuditBuilder = Callable[[int], AuditEntry]
+"""Builds the audit row of an operator action on many rows from how many changed, inside its
+transaction (``inbox replay``, ``inbox skip``)."""
 
 
 def submitted_entry(

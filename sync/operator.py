@@ -13,7 +13,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sync.access import EXPORTED, AccessExporter, Progress
-from sync.audit import AuditAction, AuditEntry, AuditRow, Pseudonymizer, VerifyResult
+from sync.audit import (
+    AuditAction,
+    AuditEntry,
+    AuditRow,
+    CountAuditBuilder,
+    Pseudonymizer,
+    VerifyResult,
+)
 from sync.errors import ConfigurationError, EventNotFound, InvalidEvent, InvalidTransition
 from sync.logs import EMAIL_PATTERN
 from sync.model import (
@@ -25,6 +32,7 @@ from sync.model import (
     NewEvent,
     Origin,
     RegisterReadiness,
+    SetAsideRow,
     StoredEvent,
     SubjectId,
     SubmitResult,
@@ -195,6 +203,38 @@ class Operator:
         """Apply schema migrations."""
         return self.ledger.upgrade(self.clock.now())
 
+    def replay_webhooks(self) -> int:
+        """Every failed webhook event back to pending; audited in the same transaction."""
+        audit = self._inbox_audit(AuditAction.WEBHOOKS_REPLAYED, "replayed")
+        return self.ledger.replay_webhooks(audit)
+
+    def skip_webhooks(self, receipt_keys: Sequence[str], reason: str) -> int:
+        """Give up failed webhook events (payload scrubbed); audited with the reason, same tx."""
+        audit = self._inbox_audit(
+            AuditAction.WEBHOOKS_SKIPPED, "skipped", detail=mask(reason)[:200]
+        )
+        return self.ledger.skip_webhooks(list(receipt_keys), self.clock.now(), audit)
+
+    def _inbox_audit(self, action: str, verb: str, detail: str | None = None) -> CountAuditBuilder:
+        """The audit row of an action on the webhook inbox (no subject, no event), by count."""
+        now = self.clock.now()
+
+        def build(count: int) -> AuditEntry:
+            return AuditEntry(
+                at=now,
+                actor=self.actor,
+                action=action,
+                direction="to_register",
+                system=SYSTEM,
+                subject_pseudonym=None,
+                kind=None,
+                event_id=None,
+                outcome=f"{count} {verb}",
+                detail=detail,
+            )
+
+        return build
+
     # -- reading -----------------------------------------------------------
 
     def event(self, event_id: str, origin: Origin | None = None) -> StoredEvent:
@@ -236,6 +276,34 @@ class Operator:
     def audit_rows(self, since: datetime | None = None) -> Iterator[AuditRow]:
         """Audit rows from ``since`` on."""
         return self.ledger.audit_rows(since)
+
+    def inbox(self, shown: int = 20) -> InboxReport:
+        """Webhook events by state, and up to ``shown`` failed ones (key, when, why)."""
+        return InboxReport(self.ledger.webhook_states(), self.ledger.set_aside_webhooks(shown))
+
+
+INBOX_STATES = ("pending", "failed", "done", "skipped")
+
+
+@dataclass(frozen=True)
+class InboxReport:
+    """What ``inbox status`` shows: webhook events by state and the failed ones, no payload."""
+
+    counts: dict[str, int]
+    failed_items: list[SetAsideRow]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form: a count per state and ``failed_items`` (key, received_at, problem)."""
+        report: dict[str, Any] = {s: self.counts.get(s, 0) for s in INBOX_STATES}
+        report["failed_items"] = [
+            {
+                "receipt_key": r.receipt_key,
+                "received_at": r.received_at.isoformat(),
+                "problem": r.problem,
+            }
+            for r in self.failed_items
+        ]
+        return report
 
 
 def mask(text: str) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sync.audit import AuditBuilder, AuditEntry, AuditRow, VerifyResult
+from sync.audit import AuditBuilder, AuditEntry, AuditRow, CountAuditBuilder, VerifyResult
 from sync.errors import SyncError
 from sync.model import (
     Authority,
@@ -250,8 +250,11 @@ class WebhookInbox(Protocol):
         """Failed inbox rows, oldest first, without their payload."""
         ...
 
-    def skip_webhooks(self, keys: Sequence[str], now: datetime) -> int:
-        """Give up failed inbox rows (an operator's decision): skipped, payload scrubbed."""
+    def skip_webhooks(self, keys: Sequence[str], now: datetime, audit: CountAuditBuilder) -> int:
+        """Give up failed inbox rows (an operator's decision): skipped, payload scrubbed.
+
+        Audited in the same transaction; ``audit`` is given how many were skipped.
+        """
         ...
 
     def pending_webhooks(self, limit: int) -> list[tuple[str, dict[str, Any]]]:
@@ -276,8 +279,8 @@ class WebhookInbox(Protocol):
         """Set webhook events aside as failed (payload kept) for an operator."""
         ...
 
-    def replay_webhooks(self) -> int:
-        """Failed webhook events back to pending."""
+    def replay_webhooks(self, audit: CountAuditBuilder) -> int:
+        """Failed webhook events back to pending; audited in the same transaction."""
         ...
 
     def webhook_states(self) -> dict[str, int]:

@@ -7,15 +7,21 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sync.ledger.db import INSERT_CHUNK, SqlBase, chunks, moment, ts
+from sync.audit import CountAuditBuilder
+from sync.ledger.audit_chain import AuditChainPart
+from sync.ledger.db import INSERT_CHUNK, chunks, moment, ts
 from sync.model import (
     SetAsideItem,
     SetAsideRow,
 )
 
 
-class InboxPart(SqlBase):
-    """Webhook events as received: stored, leased, finished, failed, set aside, skipped."""
+class InboxPart(AuditChainPart):
+    """Webhook events as received: stored, leased, finished, failed, set aside, skipped.
+
+    An operator's replay or skip appends its audit row in the transaction
+    that changes the rows, so neither is ever seen without the other.
+    """
 
     def store_webhooks(
         self,
@@ -72,9 +78,15 @@ class InboxPart(SqlBase):
             ).fetchall()
         return [SetAsideRow(str(r[0]), moment(r[1]), r[2]) for r in rows]
 
-    def skip_webhooks(self, keys: Sequence[str], now: datetime) -> int:
-        """Failed inbox rows given up by an operator: ``skipped``, payload scrubbed."""
-        return self._end_webhooks(keys, "state = 'skipped', payload = NULL", now, "failed")
+    def skip_webhooks(self, keys: Sequence[str], now: datetime, audit: CountAuditBuilder) -> int:
+        """Failed inbox rows given up by an operator: ``skipped``, payload scrubbed; audited.
+
+        The audit row (built from how many were skipped) is appended in the
+        same transaction.
+        """
+        return self._end_webhooks(
+            keys, "state = 'skipped', payload = NULL", now, "failed", audit=audit
+        )
 
     def pending_webhooks(self, limit: int) -> list[tuple[str, dict[str, Any]]]:
         """Stored webhook events not yet processed, oldest first: (receipt key, event)."""
@@ -136,15 +148,21 @@ class InboxPart(SqlBase):
         """Set webhook events aside as failed, payload kept, for an operator to replay."""
         return self._end_webhooks(keys, "state = 'failed'", now)
 
-    def replay_webhooks(self) -> int:
-        """Every failed webhook event back to pending; returns how many."""
+    def replay_webhooks(self, audit: CountAuditBuilder) -> int:
+        """Every failed webhook event back to pending; returns how many; audited.
+
+        The audit row (built from how many were replayed) is appended in the
+        same transaction: a failing append leaves the rows failed.
+        """
         with self._tx() as cur:
             self._exec(
                 cur,
                 "UPDATE hubspot_inbox SET state = 'pending', processed_at = NULL "
                 "WHERE state = 'failed'",
             )
-            return max(cur.rowcount, 0)
+            replayed = max(cur.rowcount, 0)
+            self._append_audit(cur, [audit(replayed)])
+        return replayed
 
     def webhook_states(self) -> dict[str, int]:
         """Inbox rows by state (``pending``, ``failed``, ``done``)."""
@@ -159,9 +177,14 @@ class InboxPart(SqlBase):
         return self._end_webhooks(keys, "state = 'done', payload = NULL", now)
 
     def _end_webhooks(
-        self, keys: Sequence[str], assignments: str, now: datetime, state: str = "pending"
+        self,
+        keys: Sequence[str],
+        assignments: str,
+        now: datetime,
+        state: str = "pending",
+        audit: CountAuditBuilder | None = None,
     ) -> int:
-        """End the inbox rows in ``state`` named by ``keys`` with ``assignments``."""
+        """End the inbox rows in ``state`` named by ``keys`` with ``assignments``; audit it."""
         changed = 0
         with self._tx() as cur:
             for chunk in chunks(keys, 500):
@@ -174,6 +197,8 @@ class InboxPart(SqlBase):
                     (ts(now), state, *chunk),
                 )
                 changed += max(cur.rowcount, 0)
+            if audit is not None:
+                self._append_audit(cur, [audit(changed)])
         return changed
 
     def remember_receipts(self, keys: Sequence[str], now: datetime, ttl: timedelta) -> list[bool]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -113,6 +113,22 @@ def audit_of(action: str, now: datetime = T0) -> Any:
         )
 
     return build
+
+
+def counted(action: str, now: datetime = T0) -> Callable[[int], AuditEntry]:
+    """An audit builder for operator actions on many inbox rows, by how many changed."""
+
+    def build(count: int) -> AuditEntry:
+        return entry(
+            action, now, direction="to_register", subject_pseudonym=None, outcome=f"{count} changed"
+        )
+
+    return build
+
+
+def refused(count: int) -> AuditEntry:
+    """An audit builder that fails, as an append that cannot be written would."""
+    raise RuntimeError(f"audit append failed after {count} rows")
 
 
 def retryable(code: str = "http_503") -> ErrorInfo:

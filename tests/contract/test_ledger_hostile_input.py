@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
+from sync.audit import AuditAction
 from sync.errors import UnstorableInput
 from sync.ledger.sql import SqlLedger
 from sync.model import SetAsideItem
 from tests.conftest import T0
-from tests.contract.ledger_helpers import audit_of, event
+from tests.contract.ledger_helpers import audit_of, counted, event
 
 TTL = timedelta(days=7)
 UNSTORABLE = ["C-\x00-1", "C-\ud800", "\udfff", "C-1\x00"]

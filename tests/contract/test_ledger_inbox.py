@@ -10,8 +10,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
+from sync.audit import AuditAction
 from sync.ledger.sql import SqlLedger
 from tests.conftest import T0
+from tests.contract.ledger_helpers import counted, refused
 
 TTL = timedelta(days=7)
 
@@ -198,8 +202,52 @@ def test_failed_webhooks_keep_their_payload_until_replayed(ledger: SqlLedger) ->
     ledger.purge_receipts(T0 + TTL + TTL)  # failed rows are never purged
     assert ledger.webhook_states() == {"failed": 1}
 
-    assert ledger.replay_webhooks() == 1
+    assert ledger.replay_webhooks(counted(AuditAction.WEBHOOKS_REPLAYED)) == 1
     assert ledger.claim_webhooks("w2", 10, at(101), timedelta(seconds=30)) == [hook(1)]
+
+
+def failed_inbox(ledger: SqlLedger, *event_ids: int) -> None:
+    """Webhook events stored, leased and set aside as failed."""
+    ledger.store_webhooks([hook(n) for n in event_ids], T0, TTL)
+    ledger.claim_webhooks("w1", 10, at(1), timedelta(seconds=30))
+    ledger.fail_webhooks([hook(n)[0] for n in event_ids], at(2))
+
+
+def test_an_inbox_replay_writes_its_audit_row_in_the_same_call(ledger: SqlLedger) -> None:
+    failed_inbox(ledger, 1, 2)
+
+    assert ledger.replay_webhooks(counted(AuditAction.WEBHOOKS_REPLAYED)) == 2
+
+    assert ledger.webhook_states() == {"pending": 2}
+    rows = list(ledger.audit_rows())
+    assert [(r.entry.action, r.entry.outcome) for r in rows] == [("webhooks_replayed", "2 changed")]
+    assert ledger.verify_audit().ok
+
+
+def test_an_inbox_replay_whose_audit_row_fails_replays_nothing(ledger: SqlLedger) -> None:
+    failed_inbox(ledger, 1, 2)
+
+    with pytest.raises(RuntimeError):
+        ledger.replay_webhooks(refused)
+
+    assert ledger.webhook_states() == {"failed": 2}
+    assert list(ledger.audit_rows()) == []
+
+
+def test_an_inbox_skip_writes_its_audit_row_in_the_same_call(ledger: SqlLedger) -> None:
+    failed_inbox(ledger, 1, 2)
+
+    skipped = ledger.skip_webhooks([hook(1)[0]], at(3), counted(AuditAction.WEBHOOKS_SKIPPED))
+
+    assert skipped == 1
+    assert ledger.webhook_states() == {"failed": 1, "skipped": 1}
+    rows = list(ledger.audit_rows())
+    assert [(r.entry.action, r.entry.outcome) for r in rows] == [("webhooks_skipped", "1 changed")]
+
+    with pytest.raises(RuntimeError):
+        ledger.skip_webhooks([hook(2)[0]], at(4), refused)
+    assert ledger.webhook_states() == {"failed": 1, "skipped": 1}
+    assert len(list(ledger.audit_rows())) == 1
 
 
 def test_an_erased_subject_is_never_given_an_email_or_contact_again(ledger: SqlLedger) -> None:
