@@ -33,8 +33,8 @@ from connectors.register import effects
 from connectors.register.effects import ErasureMode
 from connectors.register.sqldb import Cursor, MissingTable, RegisterDatabase, identifier
 from connectors.register.wire import envelope_to_json, iso, register_envelope
-from sync.envelope_json import envelope_from_json
 from sync.errors import RegisterNotSetUp, SyncError
+from sync.intake.envelope_json import envelope_from_json
 from sync.model import (
     Envelope,
     EventKind,
@@ -260,7 +260,7 @@ class SqlRegister:
     def poll_outbox(self, limit: int) -> list[tuple[str, Envelope]]:
         """Unacknowledged outbox rows in id order, as envelopes (at most ``limit``).
 
-        A row that is not a valid event (``sync.envelope_json``'s rules, the
+        A row that is not a valid event (``sync.intake.envelope_json``'s rules, the
         same as ``POST /v1/events``) is logged once, by outbox id and the
         problems by field name, and left unacknowledged for the register's
         operators: never stored, never skipped in silence. Reading goes on

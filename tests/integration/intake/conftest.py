@@ -16,8 +16,8 @@ from connectors.hubspot.webhook_payloads import inbox_items
 from sync import signing
 from sync.clock import FixedClock
 from sync.intake import IntakeOptions, build_app
+from sync.intake.metrics import IntakeMetrics
 from sync.ledger.sql import SqlLedger
-from sync.metrics import IntakeMetrics
 from sync.serve import serving
 from sync.status import read_report
 

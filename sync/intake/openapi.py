@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sync.envelope_json import MAX_EVENTS, MAX_TIME_LENGTH
+from sync.intake.envelope_json import MAX_EVENTS, MAX_TIME_LENGTH
 from sync.rules.input import (
     MAX_CHANGES,
     MAX_EMAIL_LENGTH,

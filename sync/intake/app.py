@@ -39,10 +39,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sync import signing
 from sync.audit import AuditEntry, Pseudonymizer, submitted_entry
-from sync.envelope_json import envelopes_from_json
 from sync.errors import HubsyncError, UnstorableInput
-from sync.intake_openapi import openapi_document
-from sync.metrics import CONTENT_TYPE, IntakeMetrics
+from sync.intake.envelope_json import envelopes_from_json
+from sync.intake.metrics import CONTENT_TYPE, IntakeMetrics
+from sync.intake.openapi import openapi_document
 from sync.model import Direction, Envelope, NewEvent, Origin, StoredEvent, WebhookBatch
 from sync.ports import Clock, Ledger
 from sync.rules.input import id_problem
