@@ -81,12 +81,6 @@ class EventQueue(Protocol):
         """Lease ready events: at most one per subject, in occurrence order."""
         ...
 
-    def extend_leases(
-        self, owner: str, seqs: Sequence[int], now: datetime, lease: timedelta
-    ) -> list[int]:
-        """Extend held leases; returns the seqs no longer held."""
-        ...
-
     def complete(
         self, owner: str, seqs: Sequence[int], now: datetime, note: str | None = None
     ) -> None:
@@ -228,10 +222,6 @@ class Suppressions(Protocol):
 class WebhookInbox(Protocol):
     """HubSpot's webhook events as received: stored before the 204, leased, set aside."""
 
-    def remember_receipts(self, keys: Sequence[str], now: datetime, ttl: timedelta) -> list[bool]:
-        """Record webhook receipts; True for each new one."""
-        ...
-
     def purge_receipts(self, now: datetime) -> int:
         """Forget expired receipts (processed inbox rows included)."""
         ...
@@ -295,10 +285,6 @@ class EchoMarks(Protocol):
         self, marks: Sequence[tuple[str, str, str]], now: datetime, ttl: timedelta
     ) -> None:
         """Record (contact id, property, value digest) hubsync wrote to HubSpot."""
-        ...
-
-    def wrote_recently(self, contact_id: str, prop: str, digest: str, now: datetime) -> bool:
-        """Whether hubsync wrote this value to this property within its window."""
         ...
 
     def written_recently(

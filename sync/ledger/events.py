@@ -333,23 +333,6 @@ class EventsPart(AuditChainPart, SubjectsPart):
                 (now_s, now_s, erasure.superseded_note(), *chunk),
             )
 
-    def extend_leases(
-        self, owner: str, seqs: Sequence[int], now: datetime, lease: timedelta
-    ) -> list[int]:
-        """Extend the worker's leases; returns the seqs it no longer holds."""
-        lost: list[int] = []
-        with self._tx() as cur:
-            for seq in seqs:
-                self._exec(
-                    cur,
-                    "UPDATE events SET lease_until = ? WHERE seq = ? AND state = 'in_progress' "
-                    "AND lease_owner = ?",
-                    (ts(now + lease), seq, owner),
-                )
-                if cur.rowcount == 0:
-                    lost.append(seq)
-        return lost
-
     def record(
         self,
         owner: str,

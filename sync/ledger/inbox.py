@@ -201,34 +201,17 @@ class InboxPart(AuditChainPart):
                 self._append_audit(cur, [audit(changed)])
         return changed
 
-    def remember_receipts(self, keys: Sequence[str], now: datetime, ttl: timedelta) -> list[bool]:
-        """Record webhook receipts; True for each key not seen (and unexpired) before."""
-        now_s = ts(now)
-        fresh: list[bool] = []
-        with self._tx() as cur:
-            for key in keys:
-                row = self._exec(
-                    cur,
-                    "INSERT INTO webhook_receipts (receipt_key, received_at, expires_at) "
-                    "VALUES (?, ?, ?) ON CONFLICT (receipt_key) DO UPDATE SET "
-                    "received_at = excluded.received_at, expires_at = excluded.expires_at "
-                    "WHERE webhook_receipts.expires_at <= excluded.received_at "
-                    "RETURNING receipt_key",
-                    (key, now_s, ts(now + ttl)),
-                ).fetchone()
-                fresh.append(row is not None)
-        return fresh
-
     def purge_receipts(self, now: datetime) -> int:
-        """Forget expired webhook receipts."""
+        """Forget expired echo marks and processed inbox rows; returns how many inbox rows.
+
+        A processed inbox row is the receipt of its event (a redelivery is
+        dropped while it lasts); pending and failed rows stay until handled.
+        """
         with self._tx() as cur:
-            self._exec(cur, "DELETE FROM webhook_receipts WHERE expires_at <= ?", (ts(now),))
-            purged = max(cur.rowcount, 0)
             self._exec(cur, "DELETE FROM echo_marks WHERE expires_at <= ?", (ts(now),))
-            # Processed inbox rows are receipts too; pending ones are kept until processed.
             self._exec(
                 cur,
                 "DELETE FROM hubspot_inbox WHERE state IN ('done', 'skipped') AND expires_at <= ?",
                 (ts(now),),
             )
-            return purged + max(cur.rowcount, 0)
+            return max(cur.rowcount, 0)

@@ -33,11 +33,6 @@ class SharedPart(SqlBase):
                     params,
                 )
 
-    def wrote_recently(self, contact_id: str, prop: str, digest: str, now: datetime) -> bool:
-        """Whether hubsync wrote this value digest to this property, within its window."""
-        mark = (contact_id, prop, digest)
-        return mark in self.written_recently([mark], now)
-
     def written_recently(
         self, marks: Sequence[tuple[str, str, str]], now: datetime
     ) -> set[tuple[str, str, str]]:

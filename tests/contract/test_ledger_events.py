@@ -440,19 +440,6 @@ def test_an_expired_lease_after_the_last_attempt_dead_letters_with_lease_expired
     assert ev.finished_at == now
 
 
-def test_extend_leases_keeps_held_events_and_names_the_lost_ones(ledger: SqlLedger) -> None:
-    submit(ledger, event("a", "A"), event("b", "B"))
-    a, b = ledger.claim("worker-a", 10, T0, LEASE)
-    ledger.complete("worker-a", [b.seq], at(1))
-
-    lost = ledger.extend_leases("worker-a", [a.seq, b.seq], at(200), LEASE)
-
-    assert lost == [b.seq]
-    assert ledger.get(a.seq).lease_until == at(200) + LEASE
-    # The extended lease outlives the original one.
-    assert ledger.claim("worker-b", 10, T0 + LEASE + timedelta(seconds=1), LEASE) == []
-
-
 def test_release_gives_events_back_without_counting_the_attempt(ledger: SqlLedger) -> None:
     submit(ledger, event("reg-1"))
     (held,) = ledger.claim("worker-a", 10, T0, LEASE)

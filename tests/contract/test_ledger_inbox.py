@@ -150,10 +150,9 @@ def test_released_webhooks_can_be_claimed_at_once_and_finished_ones_never(
 def test_echo_marks_match_only_the_written_value_within_their_window(ledger: SqlLedger) -> None:
     ledger.remember_writes([("101", "firstname", "d1"), ("101", "lastname", "d2")], T0, TTL)
 
-    assert ledger.wrote_recently("101", "firstname", "d1", at(60))
-    assert not ledger.wrote_recently("101", "firstname", "d2", at(60))
-    assert not ledger.wrote_recently("102", "firstname", "d1", at(60))
-    assert not ledger.wrote_recently("101", "firstname", "d1", T0 + TTL)
+    asked = [("101", "firstname", "d1"), ("101", "firstname", "d2"), ("102", "firstname", "d1")]
+    assert ledger.written_recently(asked, at(60)) == {("101", "firstname", "d1")}
+    assert ledger.written_recently(asked, T0 + TTL) == set()
 
     ledger.purge_receipts(T0 + TTL)
     with ledger._read() as cur:

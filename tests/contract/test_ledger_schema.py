@@ -29,7 +29,7 @@ from tests.contract.rawdb import Target, raw_db, target_of
 
 
 def test_a_fresh_ledger_is_at_the_latest_schema_version(ledger: SqlLedger) -> None:
-    assert ledger.schema_version() == LATEST_VERSION == 5
+    assert ledger.schema_version() == LATEST_VERSION == 6
 
 
 def test_opening_an_existing_ledger_again_keeps_its_events(ledger: SqlLedger) -> None:
