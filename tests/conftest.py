@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import structlog
 from hypothesis import HealthCheck, settings
 
 from sync.clock import FixedClock
@@ -42,6 +43,19 @@ def _hermetic_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("HUBSYNC_") and name != "HUBSYNC_TEST_POSTGRES_URL":
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Iterator[None]:
+    """Each test starts with structlog's defaults.
+
+    A command run in-process configures logging for the whole process (the
+    CLI's error path sets the level to warning); without this, a later test
+    capturing info-level events would see none, depending on test order.
+    """
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture
