@@ -8,16 +8,11 @@ from __future__ import annotations
 
 import functools
 import getpass
-import secrets
-import socket
-import tempfile
-import threading
-from contextlib import ExitStack
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from starlette.applications import Starlette
 
 from connectors.hubspot.client import HubSpotClient
@@ -25,7 +20,7 @@ from connectors.hubspot.ratelimit import RateBudget
 from connectors.hubspot.sandbox.command import sandbox_command as sandbox_command  # noqa: PLC0414 - re-exported for the CLI
 from connectors.hubspot.sandbox.config import SandboxConfig
 from connectors.hubspot.sandbox.control_client import SandboxControl
-from connectors.hubspot.sandbox.server import running_sandbox
+from connectors.hubspot.sandbox.server import RunningSandbox, running_sandbox
 from connectors.hubspot.scopes import missing_scopes, required_scopes
 from connectors.hubspot.signatures import V3Verifier, webhook_uri
 from connectors.hubspot.webhook_payloads import change_from_item, inbox_items
@@ -35,7 +30,6 @@ from mappings import MappingFileError, load_mapping
 from sync.access import AccessExporter, AccessExports
 from sync.audit import Pseudonymizer
 from sync.clock import SystemClock
-from sync.demo import Demo, render
 from sync.effects import HubSpotEffects
 from sync.errors import ConfigurationError, HubsyncError
 from sync.inbound import HubSpotInbound
@@ -49,12 +43,9 @@ from sync.ports import Clock, HubSpot, Ledger, Register
 from sync.register_readiness import CachedReadiness, with_register
 from sync.residency import ResidencyGuard
 from sync.rules.retry import RetryPolicy
-from sync.serve import serving
-from sync.settings import Settings, load_settings
+from sync.settings import Settings
 from sync.subscription_check import SubscriptionCheck
 from sync.worker import Worker, worker_id
-
-DEMO_APP_ID = 4242
 
 
 def build_ledger(settings: Settings) -> SqlLedger:
@@ -385,115 +376,33 @@ def build_intake(
     )
 
 
-def run_demo(console: Console, *, keep_running: bool = False) -> int:
-    """``hubsync demo``: the whole system on embedded defaults; 0 when every check held.
+def running_demo_sandbox(
+    *, access_token: str, client_secret: str, app_id: int, webhook_url: str
+) -> AbstractContextManager[RunningSandbox]:
+    """The HubSpot sandbox of ``hubsync demo``, on a free loopback port.
 
-    Everything lives in a temporary directory (ledger, register, exports) and
-    on loopback ports; the secrets are random and never leave the process.
+    Its webhooks are batched and retried quickly, so the demo's steps settle in seconds.
     """
-    with tempfile.TemporaryDirectory(prefix="hubsync-demo-") as tmp, ExitStack() as stack:
-        root = Path(tmp)
-        port = _free_port()
-        public_url = f"http://127.0.0.1:{port}"
-        token, client_secret = secrets.token_hex(16), secrets.token_hex(16)
-        sandbox = stack.enter_context(
-            running_sandbox(
-                SandboxConfig(
-                    port=0,
-                    access_token=token,
-                    client_secret=client_secret,
-                    app_id=DEMO_APP_ID,
-                    webhook_url=f"{public_url}/webhooks/hubspot",
-                    webhook_batch_window_ms=20,
-                    webhook_backoff_s=0.2,
-                )
-            )
+    return running_sandbox(
+        SandboxConfig(
+            port=0,
+            access_token=access_token,
+            client_secret=client_secret,
+            app_id=app_id,
+            webhook_url=webhook_url,
+            webhook_batch_window_ms=20,
+            webhook_backoff_s=0.2,
         )
-        register_url = f"sqlite:///{root / 'register.db'}"
-        register = SqlRegister(register_url, on_hubspot_erasure="apply")
-        register.create_schema()
-        stack.callback(register.close)
-        settings = load_settings(
-            None,
-            ledger={"url": f"sqlite:///{root / 'ledger.db'}"},
-            hubspot={
-                "base_url": sandbox.base_url,
-                "access_token": token,
-                "client_secret": client_secret,
-                "app_id": DEMO_APP_ID,
-            },
-            server={"host": "127.0.0.1", "port": port, "public_url": public_url},
-            audit={"pseudonym_key": secrets.token_hex(16)},
-            register={"kind": "sql", "url": register_url, "on_hubspot_erasure": "apply"},
-            export={"directory": str(root / "exports")},
-        )
-        app = build_intake(settings)
-        stack.callback(app.state.intake.ledger.close)
-        stack.enter_context(serving(app, "127.0.0.1", port))
-        worker = build_worker(settings)
-        stack.callback(worker.close)
-        operator = build_operator(settings, actor="demo")
-        stack.callback(operator.ledger.close)
-        control = SandboxControl(sandbox.base_url)
-        stack.callback(control.close)
-        demo = Demo(
-            operator=operator,
-            worker=worker,
-            register=register,
-            sandbox=control,
-            hubspot=build_hubspot(settings, operator.ledger, SystemClock()),
-            export_dir=root / "exports",
-            console=console,
-        )
-        checks = demo.run()
-        render(checks, console)
-        if keep_running:
-            _keep_running(console, worker, settings, sandbox.base_url, public_url, root)
-        return 0 if all(c.ok for c in checks) else 1
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _keep_running(
-    console: Console,
-    worker: Worker,
-    settings: Settings,
-    sandbox_url: str,
-    intake_url: str,
-    root: Path,
-) -> None:
-    """Leave the system up (worker in a thread) until Ctrl-C, with URLs and commands to try."""
-    ledger = settings.ledger.url
-    key = settings.audit.pseudonym_key.get_secret_value() if settings.audit.pseudonym_key else ""
-    env = f"HUBSYNC_LEDGER__URL={ledger} HUBSYNC_AUDIT__PSEUDONYM_KEY={key}"
-    console.print(
-        "\nThe system stays up until Ctrl-C. Its parts:\n"
-        f"  intake     {intake_url}  (/healthz, /readyz, /metrics, /openapi.json)\n"
-        f"  sandbox    {sandbox_url}/_sandbox/state\n"
-        f"  files      {root}\n"
-        "Try, in another terminal:\n"
-        f"  {env} hubsync status\n"
-        f"  {env} hubsync events list\n"
-        f"  {env} hubsync audit verify\n"
-        f"  curl -s -X POST {sandbox_url}/_sandbox/actions/unsubscribe "
-        "-H 'content-type: application/json' -d '{\"email\": \"hana.notreal@example.org\"}'\n",
-        soft_wrap=True,  # commands to copy stay on one line
-        highlight=False,
-        markup=False,
     )
-    console.file.flush()  # a pipe buffers: whoever reads it needs the URLs now
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(stop,), name="worker", daemon=True)
-    thread.start()
-    try:
-        while thread.is_alive():
-            thread.join(0.5)
-    except KeyboardInterrupt:
-        console.print("stopping")
-    finally:
-        stop.set()
-        thread.join(30)
+
+
+def build_demo_register(url: str) -> SqlRegister:
+    """The demo's SQL register at ``url`` with its tables created; it applies HubSpot's erasures."""
+    register = SqlRegister(url, on_hubspot_erasure="apply")
+    register.create_schema()
+    return register
+
+
+def build_sandbox_control(base_url: str) -> SandboxControl:
+    """The sandbox's control API: what HubSpot's users, forms and recipients do."""
+    return SandboxControl(base_url)

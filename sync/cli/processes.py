@@ -1,8 +1,8 @@
 """The commands that start long-running processes: ``run`` and ``demo``.
 
 They check their options, build the parts through ``sync.bootstrap`` and
-hand them to the runtime that runs them (``sync.runtime`` for ``run``, the
-demo's own for ``demo``). ``hubsync sandbox``, the HubSpot emulator, comes
+hand them to the runtime that runs them (``sync.runtime`` for ``run``,
+``sync.demo.run`` for ``demo``). ``hubsync sandbox``, the HubSpot emulator, comes
 with its connector and is added to the group beside these.
 """
 
@@ -16,6 +16,7 @@ from rich.console import Console
 
 from sync import bootstrap, logs, runtime
 from sync.cli.options import CliState, pass_state
+from sync.demo.run import run_demo
 
 log = structlog.get_logger("hubsync.cli")
 
@@ -63,4 +64,4 @@ def demo(keep_running: bool) -> None:
     console = Console()
     if not console.is_terminal:
         console = Console(width=140)  # a table for a log or a pipe, not squeezed to 80
-    raise SystemExit(bootstrap.run_demo(console, keep_running=keep_running))
+    raise SystemExit(run_demo(console, keep_running=keep_running))

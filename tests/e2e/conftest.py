@@ -25,7 +25,7 @@ from connectors.hubspot.sandbox.server import RunningSandbox, running_sandbox
 from connectors.register.sql import SqlRegister
 from sync import bootstrap
 from sync.audit import AuditRow
-from sync.demo import settle
+from sync.demo.scenario import settle
 from sync.ledger.sql import SqlLedger
 from sync.model import EventKind, StoredEvent
 from sync.operator import Operator, new_envelope

@@ -1,6 +1,6 @@
-"""``hubsync demo``: every right, in both directions, on a whole running system.
+"""The demo's scenario: every right, in both directions, on a whole running system.
 
-``sync.bootstrap.run_demo`` starts the parts (a temporary SQLite ledger, the
+``sync.demo.run`` starts the parts (a temporary SQLite ledger, the
 sandbox, the intake server, the worker, the demo SQL register with a few
 dozen fictional people); this module plays the scenario on them and checks
 each effect where it should show: in HubSpot (read back through the same
