@@ -4,9 +4,9 @@ Scenarios ``webhook_to_register_sqlite`` and ``webhook_to_register_postgres``.
 Untimed: 1,000 register subjects linked to their HubSpot contacts, and N
 ``contact.propertyChange`` events of a mapped, shared field (``firstname``,
 made in HubSpot's UI) stored in the ledger's inbox as the intake stores them.
-Timed: ``sync.inbound.HubSpotInbound.run_once`` until the inbox is empty,
-i.e. leasing, reading echo marks and the subject map, storing one register
-rectification per event, finishing the inbox rows. Every event must end as
+Timed: ``sync.handlers.from_hubspot.HubSpotInbound.run_once`` until the
+inbox is empty, i.e. leasing, reading echo marks and the subject map, storing
+one register rectification per event, finishing the inbox rows. Every event must end as
 one register-bound event in the ledger.
 
 No HubSpot call is made for linked contacts, so HubSpot's rate limit does not
@@ -39,7 +39,7 @@ from connectors.register.sql import SqlRegister
 from mappings import load_mapping
 from sync.audit import Pseudonymizer
 from sync.clock import FixedClock
-from sync.inbound import HubSpotInbound
+from sync.handlers.from_hubspot import HubSpotInbound
 from sync.ledger.sql import SqlLedger
 from sync.model import Direction
 

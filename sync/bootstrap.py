@@ -30,9 +30,9 @@ from mappings import MappingFileError, load_mapping
 from sync.access import AccessExporter, AccessExports
 from sync.audit import Pseudonymizer
 from sync.clock import SystemClock
-from sync.effects import HubSpotEffects
 from sync.errors import ConfigurationError, HubsyncError
-from sync.inbound import HubSpotInbound
+from sync.handlers.from_hubspot import HubSpotInbound
+from sync.handlers.to_hubspot import HubSpotEffects
 from sync.intake import IntakeOptions, Readiness, build_app
 from sync.ledger import open_ledger
 from sync.ledger.sql import SqlLedger

@@ -28,13 +28,13 @@ if TYPE_CHECKING:
 HUBSPOT_HTTP_429 = "hubspot_http_429"
 """HTTP 429 answers from HubSpot (counted where the rate budget hears of them)."""
 RESURRECTIONS_BLOCKED = "resurrections_blocked"
-"""Erased people HubSpot tried to bring back, and hubsync refused (sync.inbound)."""
+"""Erased people HubSpot tried to bring back, and hubsync refused (sync.handlers.from_hubspot)."""
 WEBHOOK_SIGNATURE_FAILURES = "webhook_signature_failures"
 """Webhook requests refused for a missing, invalid or stale v3 signature."""
 REGISTER_SIGNATURE_FAILURES = "register_signature_failures"
 """Register requests on /v1/events refused for a missing, malformed or wrong signature."""
 WEBHOOK_ECHOES_DROPPED = "webhook_echoes_dropped"
-"""Webhook property changes that were hubsync's own writes coming back (sync.inbound)."""
+"""Webhook property changes: hubsync's own writes coming back (sync.handlers.from_hubspot)."""
 
 COUNTERS = (
     HUBSPOT_HTTP_429,

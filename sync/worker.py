@@ -32,8 +32,8 @@ from datetime import datetime, timedelta
 import structlog
 
 from sync.audit import AuditEntry, Pseudonymizer
-from sync.effects import Applied, HubSpotEffects, Result
 from sync.errors import HubsyncError, RegisterNotSetUp, SyncError
+from sync.handlers.to_hubspot import Applied, HubSpotEffects, Result
 from sync.model import (
     Direction,
     ErrorClass,
@@ -64,7 +64,7 @@ class Worker:
     """Applies events to HubSpot and to the register, round after round.
 
     ``steps`` run at the start of each round: taking the HubSpot webhook inbox
-    (``sync.inbound``) and the register's outbox (``sync.outbox``) into the
+    (``sync.handlers.from_hubspot``) and the register's outbox (``sync.outbox``) into the
     ledger, and the periodic subscription check (``sync.subscription_check``),
     so one loop drives every direction.
     """

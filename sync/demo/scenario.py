@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
-from sync.effects import RESTRICTION_PROPERTY as RESTRICTED
+from sync.handlers.to_hubspot import RESTRICTION_PROPERTY as RESTRICTED
 from sync.model import Envelope, EventKind, EventState, NoticeKind, RegisterNotice
 from sync.operator import Operator, new_envelope
 from sync.ports import HubSpot

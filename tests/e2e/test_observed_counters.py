@@ -1,4 +1,4 @@
-"""The counters sync.inbound adds, caused for real and seen where an operator looks.
+"""The counters sync.handlers.from_hubspot adds, caused for real and seen where an operator looks.
 
 An echo (hubsync's own write coming back as a webhook) and a blocked
 resurrection (a form re-creating an erased person) move their counters in

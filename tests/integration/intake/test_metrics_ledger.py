@@ -2,7 +2,7 @@
 
 Each counter is caused for real where it can be: a 429 from the sandbox
 with a tiny rate limit, a bad signature posted to the served intake. The
-two counters ``sync.inbound`` increments (resurrections blocked, echoes
+two counters ``sync.handlers.from_hubspot`` increments (resurrections blocked, echoes
 dropped) are added with ``ledger.add_counts`` here, as that module does;
 tests/e2e/test_observed_counters.py causes them for real.
 """
@@ -139,7 +139,7 @@ def test_a_refusal_stays_a_401_when_the_ledger_cannot_count_it(intake: Harness) 
 
 
 def test_counters_the_inbound_module_adds_are_exported(intake: Harness) -> None:
-    # sync.inbound counts these through ledger.add_counts; the same call stands in for it.
+    # sync.handlers.from_hubspot counts these through ledger.add_counts; this call stands in.
     intake.ledger.add_counts({"resurrections_blocked": 2, "webhook_echoes_dropped": 5}, T0)
     intake.ledger.add_counts({"resurrections_blocked": 1}, T0)
 

@@ -214,7 +214,7 @@ class HubSpotEffects:
         return dict(written.errors)
 
     def _mark_written(self, writes: Iterable[tuple[str, str, str]]) -> None:
-        """Remember what was written, so its webhook echo does not flow back (sync.inbound)."""
+        """Remember what was written, so its webhook echo does not flow back (from_hubspot)."""
         marks = [(c, p, self._pseudonymizer.value(p, v)) for c, p, v in writes]
         if marks:
             self._ledger.remember_writes(marks, self._clock.now(), ECHO_WINDOW)
