@@ -45,6 +45,7 @@ from sync.residency import ResidencyGuard
 from sync.rules.retry import RetryPolicy
 from sync.settings import Settings
 from sync.subscription_check import SubscriptionCheck
+from sync.system_check import CheckParts, HubSpotProbe, run_checks
 from sync.worker import Worker, worker_id
 
 
@@ -258,67 +259,35 @@ def build_worker(settings: Settings, *, clock: Clock | None = None) -> Worker:
 
 
 def check(settings: Settings, *, clock: Clock | None = None) -> dict[str, Any]:
-    """What ``hubsync check`` reports: ledger, HubSpot reachability, scopes, residency verdict."""
+    """What ``hubsync check`` reports (``sync.system_check``), over the parts the settings name."""
     clock = clock or SystemClock()
-    checks: dict[str, dict[str, Any]] = {"settings": {"ok": True, "detail": "valid"}}
-    ledger = build_ledger(settings)
-    try:
+    api = settings.hubspot.subscriptions_api
+
+    def open_checked_ledger() -> Ledger:
+        ledger = build_ledger(settings)
         ledger.open(clock.now())
-        checks["ledger"] = {"ok": True, "detail": f"schema version {ledger.schema_version()}"}
-    except HubsyncError as exc:
-        checks["ledger"] = {"ok": False, "detail": str(exc)}
-        return {"ok": False, "checks": checks}
-    checks["register"] = _check_register(settings, clock)
-    try:
-        hubspot = build_hubspot(settings, ledger, clock)
-    except ConfigurationError as exc:
-        checks["hubspot"] = {"ok": False, "detail": str(exc)}
-        return {"ok": False, "checks": checks}
-    verdict = build_residency(settings, hubspot, clock).verdict(fresh=True)
-    reached = verdict.location is not None
-    checks["hubspot"] = {
-        "ok": reached,
-        "detail": f"reached {settings.hubspot.base_url}" if reached else verdict.reason,
-    }
-    checks["scopes"] = (
-        _check_scopes(hubspot, settings.hubspot.subscriptions_api)
-        if reached
-        else {"ok": False, "detail": "not checked: HubSpot was not reached", "missing": None}
+        return ledger
+
+    def hubspot(ledger: Ledger) -> HubSpotProbe:
+        client = build_hubspot(settings, ledger, clock)
+        guard = build_residency(settings, client, clock)
+        return HubSpotProbe(
+            base_url=settings.hubspot.base_url,
+            allowed_locations=settings.hubspot.allowed_hosting_locations,
+            residency=lambda: guard.verdict(fresh=True),
+            granted_scopes=client.granted_scopes,
+            missing_scopes=lambda granted: missing_scopes(granted, api),
+            needed_scopes=len(required_scopes(api)),
+        )
+
+    return run_checks(
+        CheckParts(
+            open_ledger=open_checked_ledger,
+            register_kind=settings.register.kind,
+            register_readiness=lambda: register_readiness(settings, clock),
+            hubspot=hubspot,
+        )
     )
-    checks["residency"] = {
-        "ok": verdict.allowed,
-        "detail": verdict.reason,
-        "location": verdict.location,
-        "allowed": settings.hubspot.allowed_hosting_locations,
-    }
-    ledger.close()
-    return {"ok": all(c["ok"] for c in checks.values()), "checks": checks}
-
-
-def _check_register(settings: Settings, clock: Clock) -> dict[str, Any]:
-    """Whether the register is set up: each missing table or setting by name."""
-    state = register_readiness(settings, clock)
-    kind = settings.register.kind
-    if state.ready:
-        found = "all three tables found" if kind == "sql" else "answered a signed call"
-        return {"ok": True, "detail": f"{kind} register: {found}", "problems": []}
-    detail = "not set up: " + "; ".join(state.problems)
-    if kind == "sql":
-        detail += " (to try hubsync out, `hubsync register init` creates the tables)"
-    return {"ok": False, "detail": detail, "problems": list(state.problems)}
-
-
-def _check_scopes(hubspot: HubSpotClient, subscriptions_api: str) -> dict[str, Any]:
-    """The token's granted scopes against the ones hubsync needs; the missing ones by name."""
-    try:
-        granted = hubspot.granted_scopes()
-    except HubsyncError as exc:
-        return {"ok": False, "detail": f"scopes not learned: {exc}", "missing": None}
-    missing = missing_scopes(granted, subscriptions_api)
-    if missing:
-        return {"ok": False, "detail": f"missing: {', '.join(missing)}", "missing": missing}
-    needed = len(required_scopes(subscriptions_api))
-    return {"ok": True, "detail": f"all {needed} needed scopes granted", "missing": []}
 
 
 def build_readiness(settings: Settings, ledger: Ledger, clock: Clock) -> Readiness:
