@@ -66,6 +66,18 @@ def default_actor() -> str:
         return "cli"
 
 
+def upgrade_ledger(settings: Settings, *, clock: Clock | None = None) -> tuple[int, int]:
+    """``hubsync db upgrade``: apply the ledger's migrations in place; (from, to) versions.
+
+    Opens the ledger without ``open`` (which refuses an outdated schema), and closes it.
+    """
+    ledger = build_ledger(settings)
+    try:
+        return ledger.upgrade((clock or SystemClock()).now())
+    finally:
+        ledger.close()
+
+
 def build_operator(
     settings: Settings, *, actor: str | None = None, clock: Clock | None = None
 ) -> Operator:

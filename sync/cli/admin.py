@@ -9,7 +9,6 @@ exit 1.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -156,9 +155,7 @@ def db() -> None:
 def db_upgrade(state: CliState, as_json: bool) -> None:
     """Apply schema migrations to the ledger in place."""
     state.json = as_json
-    ledger = bootstrap.build_ledger(state.settings())
-    before, after = ledger.upgrade(datetime.now(UTC))
-    ledger.close()
+    before, after = bootstrap.upgrade_ledger(state.settings())
     log.info("ledger_upgraded", from_version=before, to_version=after)
     emit(
         state,
