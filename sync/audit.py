@@ -13,15 +13,19 @@ import hashlib
 import hmac
 import json
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 
+from sync.errors import SyncError
 from sync.model import StoredEvent
 
 GENESIS_HASH = "0" * 64
 """The ``prev_hash`` of the first row."""
+
+HUBSYNC = "hubsync"
+"""The ``system`` of a row about hubsync's own ledger (intake, operator actions)."""
 
 
 class AuditAction:
@@ -178,20 +182,109 @@ CountAuditBuilder = Callable[[int], AuditEntry]
 transaction (``inbox replay``, ``inbox skip``)."""
 
 
+def event_entry(
+    event: StoredEvent,
+    action: str,
+    outcome: str,
+    *,
+    at: datetime,
+    actor: str,
+    pseudonymizer: Pseudonymizer,
+    system: str = HUBSYNC,
+    field_names: Sequence[str] | None = None,
+    data_categories: Sequence[str] = (),
+    error: SyncError | None = None,
+    detail: str | None = None,
+) -> AuditEntry:
+    """The audit row about one stored event: its intake, an operator's action on it, a transfer.
+
+    The event gives the direction, kind, id, attempt and (unless
+    ``field_names`` narrows them) the field names; the subject appears only
+    as its pseudonym. An ``error`` gives HubSpot's or the register's status,
+    correlation id and, without a ``detail``, the error's code.
+    """
+    return AuditEntry(
+        at=at,
+        actor=actor,
+        action=action,
+        direction=event.direction.value,
+        system=system,
+        subject_pseudonym=pseudonymizer.subject(event.subject_id),
+        kind=event.kind.value,
+        event_id=event.event_id,
+        outcome=outcome,
+        field_names=tuple(event.field_names if field_names is None else field_names),
+        data_categories=tuple(data_categories),
+        http_status=error.http_status if error else None,
+        correlation_id=error.correlation_id if error else None,
+        attempt=event.attempts,
+        detail=detail if detail is not None or error is None else error.code,
+    )
+
+
+def event_builder(
+    action: str,
+    *,
+    at: datetime,
+    actor: str,
+    pseudonymizer: Pseudonymizer,
+    detail: str | None = None,
+) -> AuditBuilder:
+    """The builder the ledger calls inside its transaction: the row's outcome is the new state."""
+
+    def build(event: StoredEvent) -> AuditEntry:
+        return event_entry(
+            event,
+            action,
+            event.state.value,
+            at=at,
+            actor=actor,
+            pseudonymizer=pseudonymizer,
+            detail=detail,
+        )
+
+    return build
+
+
+def action_entry(
+    action: str,
+    outcome: str,
+    *,
+    at: datetime,
+    actor: str,
+    direction: str = "none",
+    system: str = HUBSYNC,
+    subject_pseudonym: str | None = None,
+    kind: str | None = None,
+    event_id: str | None = None,
+    field_names: Sequence[str] = (),
+    data_categories: Sequence[str] = (),
+    detail: str | None = None,
+) -> AuditEntry:
+    """The audit row of an action on no stored event: an export, a lifted suppression, the inbox.
+
+    The caller names the subject only by its pseudonym, if at all.
+    """
+    return AuditEntry(
+        at=at,
+        actor=actor,
+        action=action,
+        direction=direction,
+        system=system,
+        subject_pseudonym=subject_pseudonym,
+        kind=kind,
+        event_id=event_id,
+        outcome=outcome,
+        field_names=tuple(field_names),
+        data_categories=tuple(data_categories),
+        detail=detail,
+    )
+
+
 def submitted_entry(
     event: StoredEvent, *, actor: str, at: datetime, pseudonymizer: Pseudonymizer
 ) -> AuditEntry:
     """The audit row of an event taken into the ledger (intake, register outbox)."""
-    return AuditEntry(
-        at=at,
-        actor=actor,
-        action=AuditAction.EVENT_SUBMITTED,
-        direction=event.direction.value,
-        system="hubsync",
-        subject_pseudonym=pseudonymizer.subject(event.subject_id),
-        kind=event.kind.value,
-        event_id=event.event_id,
-        outcome=event.state.value,
-        field_names=event.field_names,
-        attempt=event.attempts,
-    )
+    return event_builder(
+        AuditAction.EVENT_SUBMITTED, at=at, actor=actor, pseudonymizer=pseudonymizer
+    )(event)

@@ -15,11 +15,14 @@ from typing import Any
 from sync.access import EXPORTED, AccessExporter, Progress
 from sync.audit import (
     AuditAction,
+    AuditBuilder,
     AuditEntry,
     AuditRow,
     CountAuditBuilder,
     Pseudonymizer,
     VerifyResult,
+    action_entry,
+    event_builder,
 )
 from sync.errors import ConfigurationError, EventNotFound, InvalidEvent, InvalidTransition
 from sync.logs import EMAIL_PATTERN
@@ -40,8 +43,6 @@ from sync.model import (
 from sync.ports import Clock, Ledger
 from sync.rules.input import problems
 from sync.status import DailyBudgetReader, OperatorReport, read_report
-
-SYSTEM = "hubsync"
 
 
 @dataclass
@@ -74,27 +75,14 @@ class Operator:
             self._pseudonymizer = Pseudonymizer(self.pseudonym_key)
         return self._pseudonymizer
 
-    def _audit(self, action: str, detail: str | None = None) -> Any:
-        pseudonymizer = self.pseudonymizer
-        now = self.clock.now()
-
-        def build(event: StoredEvent) -> AuditEntry:
-            return AuditEntry(
-                at=now,
-                actor=self.actor,
-                action=action,
-                direction=event.direction.value,
-                system=SYSTEM,
-                subject_pseudonym=pseudonymizer.subject(event.subject_id),
-                kind=event.kind.value,
-                event_id=event.event_id,
-                outcome=event.state.value,
-                field_names=event.field_names,
-                attempt=event.attempts,
-                detail=detail,
-            )
-
-        return build
+    def _audit(self, action: str, detail: str | None = None) -> AuditBuilder:
+        return event_builder(
+            action,
+            at=self.clock.now(),
+            actor=self.actor,
+            pseudonymizer=self.pseudonymizer,
+            detail=detail,
+        )
 
     # -- writing -----------------------------------------------------------
 
@@ -136,23 +124,15 @@ class Operator:
         now = self.clock.now()
         lifted = self.ledger.lift_suppression(digest, mask(reason), now)
         if lifted:
-            self.ledger.append_audit(
-                [
-                    AuditEntry(
-                        at=now,
-                        actor=self.actor,
-                        action=AuditAction.SUPPRESSION_LIFTED,
-                        direction="none",
-                        system=SYSTEM,
-                        subject_pseudonym=None,
-                        kind=None,
-                        event_id=None,
-                        outcome="lifted",
-                        field_names=("email",),
-                        detail=f"suppression {digest[:16]}: {mask(reason)}",
-                    )
-                ]
+            entry = action_entry(
+                AuditAction.SUPPRESSION_LIFTED,
+                "lifted",
+                at=now,
+                actor=self.actor,
+                field_names=("email",),
+                detail=f"suppression {digest[:16]}: {mask(reason)}",
             )
+            self.ledger.append_audit([entry])
         return lifted
 
     def export(
@@ -168,22 +148,16 @@ class Operator:
         document = exporter.document(subject_id, progress=progress)
         contacts = len(document["hubspot"]["contacts"])
         record = "yes" if document["register"] is not None else "no"
-        self.ledger.append_audit(
-            [
-                AuditEntry(
-                    at=self.clock.now(),
-                    actor=self.actor,
-                    action=EXPORTED,
-                    direction="none",
-                    system=SYSTEM,
-                    subject_pseudonym=pseudonymizer.subject(subject_id),
-                    kind=EventKind.ACCESS.value,
-                    event_id=None,
-                    outcome="done",
-                    detail=f"hubspot contacts: {contacts}; register record: {record}",
-                )
-            ]
+        entry = action_entry(
+            EXPORTED,
+            "done",
+            at=self.clock.now(),
+            actor=self.actor,
+            subject_pseudonym=pseudonymizer.subject(subject_id),
+            kind=EventKind.ACCESS.value,
+            detail=f"hubspot contacts: {contacts}; register record: {record}",
         )
+        self.ledger.append_audit([entry])
         return document
 
     def apply_retention(self, payload_days: float) -> dict[str, int]:
@@ -220,16 +194,12 @@ class Operator:
         now = self.clock.now()
 
         def build(count: int) -> AuditEntry:
-            return AuditEntry(
+            return action_entry(
+                action,
+                f"{count} {verb}",
                 at=now,
                 actor=self.actor,
-                action=action,
-                direction="to_register",
-                system=SYSTEM,
-                subject_pseudonym=None,
-                kind=None,
-                event_id=None,
-                outcome=f"{count} {verb}",
+                direction=Direction.TO_REGISTER.value,
                 detail=detail,
             )
 

@@ -14,13 +14,10 @@ register's outbox for its operators, and is logged once by outbox id.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-
 import structlog
 
-from sync.audit import AuditEntry, Pseudonymizer, submitted_entry
-from sync.model import Direction, Envelope, NewEvent, Origin, StoredEvent
+from sync.audit import AuditAction, Pseudonymizer, event_builder
+from sync.model import Direction, Envelope, NewEvent, Origin
 from sync.ports import Clock, Ledger, Register
 from sync.rules.input import problems
 
@@ -56,7 +53,13 @@ class RegisterOutbox:
             return 0
         now = self._clock.now()
         events = [NewEvent(e, Origin.REGISTER, Direction.TO_HUBSPOT) for _, e in entries]
-        results = self._ledger.submit(events, now, self._audit_builder(now))
+        audit = event_builder(
+            AuditAction.EVENT_SUBMITTED,
+            at=now,
+            actor=OUTBOX_ACTOR,
+            pseudonymizer=self._pseudonymizer,
+        )
+        results = self._ledger.submit(events, now, audit)
         self._register.acknowledge([outbox_id for outbox_id, _ in entries])
         log.info(
             "event_received",
@@ -73,11 +76,3 @@ class RegisterOutbox:
             self._reported.add(outbox_id)
             log.warning("outbox_row_invalid", outbox_id=outbox_id, problems=found)
         return not found
-
-    def _audit_builder(self, now: datetime) -> Callable[[StoredEvent], AuditEntry]:
-        pseudonymizer = self._pseudonymizer
-
-        def build(event: StoredEvent) -> AuditEntry:
-            return submitted_entry(event, actor=OUTBOX_ACTOR, at=now, pseudonymizer=pseudonymizer)
-
-        return build
