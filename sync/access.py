@@ -21,7 +21,6 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -29,6 +28,7 @@ from urllib.parse import quote
 from sync.errors import PermanentError, SubjectUnknown
 from sync.model import FullContact, PropertyVersion, StoredEvent, SubscriptionStatuses
 from sync.ports import Clock, HubSpot, Ledger, Register
+from sync.timefmt import iso_utc
 
 SCHEMA_ID = "urn:hubsync:access-export:1"
 """The ``$id`` of the published schema, written into every document's ``schema``."""
@@ -42,14 +42,10 @@ Progress = Callable[[int, int], None]
 """Called with (contacts read, contacts to read) as an export goes."""
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value is not None else None
-
-
 def _version(version: PropertyVersion) -> dict[str, Any]:
     return {
         "value": version.value,
-        "timestamp": _iso(version.timestamp),
+        "timestamp": iso_utc(version.timestamp),
         "source_type": version.source_type,
         "source_id": version.source_id,
         "source_label": version.source_label,
@@ -139,7 +135,7 @@ class AccessExporter:
         return {
             "schema": SCHEMA_ID,
             "subject_id": subject_id,
-            "generated_at": _iso(self._clock.now()),
+            "generated_at": iso_utc(self._clock.now()),
             "hubspot": {
                 "contacts": [contact_document(c) for c in contacts],
                 "subscriptions": (

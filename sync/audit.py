@@ -20,6 +20,7 @@ from typing import Any
 
 from sync.errors import SyncError
 from sync.model import StoredEvent
+from sync.timefmt import iso_utc
 
 GENESIS_HASH = "0" * 64
 """The ``prev_hash`` of the first row."""
@@ -104,7 +105,7 @@ class VerifyResult:
 def content_of(seq: int, entry: AuditEntry) -> dict[str, Any]:
     """The hashed content of a row, as plain JSON values."""
     data = asdict(entry)
-    data["at"] = entry.at.isoformat().replace("+00:00", "Z")
+    data["at"] = iso_utc(entry.at)
     data["field_names"] = list(entry.field_names)
     data["data_categories"] = list(entry.data_categories)
     return {"seq": seq, **data}

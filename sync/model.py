@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, NewType
 
 from sync.errors import PayloadScrubbed
+from sync.timefmt import iso_utc
 
 SubjectId = NewType("SubjectId", str)
 """The register's id of a data subject (a customer)."""
@@ -226,11 +227,11 @@ class StoredEvent:
             "state": self.state.value,
             "attempts": self.attempts,
             "field_names": list(self.field_names),
-            "received_at": _iso(self.received_at),
-            "occurred_at": _iso(self.occurred_at),
-            "due_at": _iso(self.due_at),
-            "next_attempt_at": _iso(self.next_attempt_at),
-            "finished_at": _iso(self.finished_at),
+            "received_at": iso_utc(self.received_at),
+            "occurred_at": iso_utc(self.occurred_at),
+            "due_at": iso_utc(self.due_at),
+            "next_attempt_at": iso_utc(self.next_attempt_at),
+            "finished_at": iso_utc(self.finished_at),
             "last_error": self.last_error.as_dict() if self.last_error else None,
             "note": self.note,
             "scrubbed": self.payload is None,
@@ -250,10 +251,6 @@ class SubmitResult:
     def as_dict(self) -> dict[str, Any]:
         """JSON form, as ``submit --json`` prints it."""
         return {"event_id": self.event_id, "state": self.state.value, "duplicate": self.duplicate}
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,7 +376,7 @@ class RegisterNotice:
             "kind": self.kind.value,
             "subject_ids": list(self.subject_ids),
             "contact_ids": list(self.contact_ids),
-            "occurred_at": _iso(self.occurred_at),
+            "occurred_at": iso_utc(self.occurred_at),
         }
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from connectors.register import effects
 from connectors.register.effects import ErasureMode
-from connectors.register.wire import iso, register_envelope
+from connectors.register.wire import register_envelope
 from sync.errors import RegisterNotSetUp, SyncError
 from sync.model import (
     Envelope,
@@ -29,6 +29,7 @@ from sync.model import (
     StoredEvent,
     SubjectId,
 )
+from sync.timefmt import iso_utc
 
 
 @dataclass(slots=True)
@@ -137,7 +138,7 @@ class FakeRegister:
             record = self.customers.get(subject_id)
             if record is None:
                 return None
-            return {k: iso(v) if isinstance(v, datetime) else v for k, v in record.items()}
+            return {k: iso_utc(v) if isinstance(v, datetime) else v for k, v in record.items()}
 
     def subjects_for_email(self, email: str) -> list[SubjectId]:
         """Customers (not erased) with this email, whatever its case."""

@@ -32,7 +32,7 @@ import structlog
 from connectors.register import effects
 from connectors.register.effects import ErasureMode
 from connectors.register.sqldb import Cursor, MissingTable, RegisterDatabase, identifier
-from connectors.register.wire import envelope_to_json, iso, register_envelope
+from connectors.register.wire import envelope_to_json, register_envelope
 from sync.errors import RegisterNotSetUp, SyncError
 from sync.intake.envelope_json import envelope_from_json
 from sync.model import (
@@ -45,6 +45,7 @@ from sync.model import (
     StoredEvent,
     SubjectId,
 )
+from sync.timefmt import iso_utc
 
 log = structlog.get_logger("hubsync.register")
 
@@ -242,7 +243,7 @@ class SqlRegister:
             record[flag] = bool(record[flag])
         for name in ("erased_at", "updated_at"):
             stamp = self.db.time_value(record[name])
-            record[name] = iso(stamp) if stamp is not None else None
+            record[name] = iso_utc(stamp)
         return record
 
     def subjects_for_email(self, email: str) -> list[SubjectId]:
@@ -387,7 +388,7 @@ class SqlRegister:
         document.update(event_id=event_id, kind=kind, subject_id=subject_id)
         if document["occurred_at"] is None:
             stamp = self.db.time_value(created_at)
-            document["occurred_at"] = iso(stamp) if stamp is not None else None
+            document["occurred_at"] = iso_utc(stamp)
         return envelope_from_json(document)
 
     def list_notices(self) -> list[RegisterNotice]:

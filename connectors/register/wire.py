@@ -24,14 +24,10 @@ from sync.model import (
     SubjectId,
 )
 from sync.rules import rights
+from sync.timefmt import iso_utc
 
 SAFE_CODE = re.compile(r"^[a-z0-9_]{1,64}$")
 """What an error code from a register must look like to be kept (else ``register_error``)."""
-
-
-def iso(value: datetime) -> str:
-    """A timestamp in the envelope's form (``...Z`` for UTC)."""
-    return value.isoformat().replace("+00:00", "Z")
 
 
 def parse_time(value: Any, name: str) -> datetime:
@@ -61,7 +57,7 @@ def envelope_to_json(envelope: Envelope) -> dict[str, Any]:
         "subscription_ids": list(envelope.subscription_ids),
         "legal_basis": envelope.legal_basis,
         "reference": envelope.reference,
-        "occurred_at": iso(envelope.occurred_at),
+        "occurred_at": iso_utc(envelope.occurred_at),
     }
 
 
