@@ -43,6 +43,7 @@ from sync.model import (
 from sync.ports import Clock, Ledger
 from sync.rules.input import problems
 from sync.status import DailyBudgetReader, OperatorReport, read_report
+from sync.timefmt import iso_utc
 
 
 @dataclass
@@ -268,7 +269,7 @@ class InboxReport:
         report["failed_items"] = [
             {
                 "receipt_key": r.receipt_key,
-                "received_at": r.received_at.isoformat(),
+                "received_at": iso_utc(r.received_at),
                 "problem": r.problem,
             }
             for r in self.failed_items

@@ -14,6 +14,7 @@ import structlog
 from sync.cli.options import CliState, json_option, pass_state
 from sync.cli.render import emit
 from sync.operator import INBOX_STATES
+from sync.timefmt import iso_utc
 
 log = structlog.get_logger("hubsync.cli")
 
@@ -43,7 +44,7 @@ def inbox_status(state: CliState, as_json: bool) -> None:
         click.echo(", ".join(f"{name}: {report[name]}" for name in INBOX_STATES))
         for row in found.failed_items:
             why = row.problem or "failed while processing (see the audit log)"
-            click.echo(f"  {row.receipt_key}  {row.received_at.isoformat()}  {why}")
+            click.echo(f"  {row.receipt_key}  {iso_utc(row.received_at)}  {why}")
         if report["failed"] > len(found.failed_items):
             click.echo(f"  ... and {report['failed'] - len(found.failed_items)} more")
 

@@ -28,7 +28,9 @@ def test_inbox_skip_and_replay_are_audited_with_actions_of_the_audit_vocabulary(
     cli_env: CliEnv,
 ) -> None:
     _set_aside(cli_env, "malformed:1", "malformed:2")
-    assert cli_env.run("inbox", "status", "--json").json()["failed"] == 2
+    status = cli_env.run("inbox", "status", "--json").json()
+    assert status["failed"] == 2
+    assert [i["received_at"][-1] for i in status["failed_items"]] == ["Z", "Z"]  # one time format
 
     skipped = cli_env.run(
         "inbox", "skip", "malformed:1", "--reason", "sent by anna@example.se twice", "--json"
