@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sync.model import Authority
+from sync.rules import authority
 
 DEFAULT_MAPPING = Path(__file__).with_name("default.toml")
 PROPERTY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -56,12 +57,13 @@ class FieldMap:
     def sent_to_hubspot(self, field_names: Iterable[str]) -> list[str]:
         """The known names among these whose register value goes to HubSpot.
 
-        A field whose authority is ``hubspot`` is never overwritten from the register.
+        A field whose authority is ``hubspot`` is never overwritten from the
+        register (``sync.rules.authority``).
         """
         return [
             n
             for n in field_names
-            if n in self.fields and self.fields[n].authority is not Authority.HUBSPOT
+            if n in self.fields and authority.sent_to_hubspot(self.fields[n].authority)
         ]
 
     def categories(self, field_names: Iterable[str]) -> tuple[str, ...]:

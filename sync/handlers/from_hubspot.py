@@ -1,40 +1,26 @@
-"""HubSpot to register: turns stored webhook events into ledger events and guarded actions.
+"""HubSpot to register: stored webhook events become ledger events, notices and audit rows.
 
 The intake stores each webhook event in the ledger's inbox before it answers
-204; this module leases them, in arrival order, and decides what each means
-(DESIGN.md sections 2 and 4):
-
-=========================  ===================================================
-HubSpot event              what hubsync does
-=========================  ===================================================
-an echo of its own write   nothing (counted): ``source_id`` is hubsync's app
-                           id, or the value is one hubsync wrote recently
-``propertyChange``,        a ``rectification`` for the register when the
-mapped property            field's authority allows it; when the register is
-                           the authority, a rectification back to HubSpot
-                           with the register's value (``hubspot_change_reverted``)
-``hs_email_optout(_<id>)`` a ``marketing_opt_out`` for the register
-= ``true``
-``privacyDeletion``        an ``erasure`` for the register (the register's
-                           settings say apply or notify); the subject is
-                           suppressed at once
-``deletion`` (archive)     a ``contact_archived`` notice, not an erasure
-``merge``                  the subject map is re-keyed; two register subjects
-                           on one contact raise a ``merge_conflict`` notice
-``creation``, or an email  erased again in HubSpot when it matches the
-matching the suppression   suppression list (``resurrection_blocked``: audit
-list                       row, counter, log event, notice)
-=========================  ===================================================
+204. This use case leases them in arrival order, reads the facts each one
+needs (the subject map and hubsync's echo marks for the whole batch at once;
+the suppression list, a created contact's address, a subject's erasure
+state where the kind needs them), asks ``sync.rules.webhook`` what the
+change means, and carries out the verdicts: a register-bound event, a
+revert of a register-owned field (an event to HubSpot, applied by the
+worker like any other), a re-erasure of a contact that came back after an
+erasure, a notice to the register, a link or a re-key of the subject map.
+The table of what each change means is in ``sync.rules.webhook``.
 
 Everything is idempotent: an event id is derived from the webhook's receipt
-key, so a worker killed between taking an inbox row and finishing it does the
-same again after restart and the ledger drops the duplicates.
+key (a re-erasure's from the contact id), so a worker killed between taking
+an inbox row and finishing it does the same again after restart and the
+ledger drops the duplicates.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,7 +30,6 @@ import structlog
 from sync.audit import AuditEntry, Pseudonymizer
 from sync.errors import PermanentError, RetryableError, SubjectAbsent, SyncError
 from sync.model import (
-    Authority,
     ChangeKind,
     Direction,
     Envelope,
@@ -54,69 +39,62 @@ from sync.model import (
     HubSpotContactId,
     NewEvent,
     NoticeKind,
-    OptOutChange,
     Origin,
     RegisterNotice,
     SubjectId,
+    SubjectRecord,
 )
 from sync.ports import Clock, Fields, HubSpot, Ledger, Register
+from sync.rules import authority, echo, webhook
+from sync.rules.webhook import Facts, Verdict
+from sync.status import RESURRECTIONS_BLOCKED, WEBHOOK_ECHOES_DROPPED
 
 log = structlog.get_logger("hubsync.inbound")
 
 ParseChange = Callable[[dict[str, Any]], HubSpotChange]
 
-
-class Counter:
-    """Names of the shared counters this module adds to (``Ledger.add_counts``)."""
-
-    ECHOES = "webhook_echoes_dropped"
-    RESURRECTIONS = "resurrections_blocked"
+NOTICE_ACTIONS = {
+    NoticeKind.CONTACT_ARCHIVED: "contact_archived_noticed",
+    NoticeKind.MERGE_CONFLICT: "merge_conflict_raised",
+}
+"""The audit action of each notice this use case sends, one row per subject."""
 
 
 @dataclass
 class _Round:
-    """What one round gathered: events to store, audit rows, counters."""
+    """One leased batch: what was read for all of it, and what its verdicts produced.
 
+    ``subjects`` (the subject map of the batch's contacts, read in one query)
+    and ``written`` (which of the batch's values hubsync wrote) are read
+    first; ``linked`` names the contacts linked by email this round. The rest
+    is what the round will commit: events, audit rows, counters, the opt-outs
+    (merged per subject at the end, ``rules.webhook.distinct_opt_outs``).
+    ``records`` and ``contacts`` keep what was read of a subject or (whether it
+    exists, its address) of a HubSpot contact, for the verdicts that follow.
+    """
+
+    subjects: dict[str, list[SubjectId]] = field(default_factory=dict)
+    written: set[tuple[str, str, str]] = field(default_factory=set)
+    linked: set[str] = field(default_factory=set)
+    records: dict[SubjectId, SubjectRecord | None] = field(default_factory=dict)
+    contacts: dict[str, tuple[bool, str | None]] = field(default_factory=dict)
     events: list[NewEvent] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
-    opt_outs: list[tuple[HubSpotChange, SubjectId, str | None]] = field(default_factory=list)
-    # Read once for the whole batch: the subject map of its contacts, and which
-    # of its property values hubsync wrote itself.
-    subjects: dict[str, list[SubjectId]] = field(default_factory=dict)
-    echoes: set[tuple[str, str, str]] = field(default_factory=set)
+    opt_outs: list[tuple[HubSpotChange, webhook.RegisterEvent]] = field(default_factory=list)
 
     def count(self, name: str) -> None:
         self.counts[name] = self.counts.get(name, 0) + 1
 
-    def forget(self, contact_ids: Iterable[str]) -> None:
+    def forget(self, contact_ids: Sequence[str]) -> None:
         """Drop what was read of these contacts' subjects: the map changed under it."""
         for contact_id in contact_ids:
             self.subjects.pop(contact_id, None)
-
-    def opt_out_events(self) -> list[NewEvent]:
-        """The opt-outs seen, one per subject and subscription.
-
-        An unsubscribe from all email changes ``hs_email_optout`` and every
-        ``hs_email_optout_<id>`` at once; the register hears one opt-out
-        from all, not one per subscription type.
-        """
-        from_all = {subject for _, subject, sub in self.opt_outs if sub is None}
-        seen: set[tuple[SubjectId, str | None]] = set()
-        events: list[NewEvent] = []
-        for change, subject, sub in self.opt_outs:
-            if (sub is not None and subject in from_all) or (subject, sub) in seen:
-                continue
-            seen.add((subject, sub))
-            envelope = _event(
-                change, subject, EventKind.MARKETING_OPT_OUT, subscription_ids=(sub,) if sub else ()
-            )
-            events.append(NewEvent(envelope, Origin.HUBSPOT, Direction.TO_REGISTER))
-        return events
+            self.linked.discard(contact_id)
 
 
 class HubSpotInbound:
-    """Processes the webhook inbox, round after round (called from the worker's loop)."""
+    """Processes the webhook inbox, round after round (a step of the worker's loop)."""
 
     def __init__(
         self,
@@ -183,8 +161,13 @@ class HubSpotInbound:
                 failed.append(key)
                 continue
             finished.append(key)
+        self._commit(work, finished, failed)
+        return len(finished) + len(failed)
+
+    def _commit(self, work: _Round, finished: list[str], failed: list[str]) -> None:
         now = self._clock.now()
-        events = work.events + work.opt_out_events()
+        opt_outs = webhook.distinct_opt_outs(work.opt_outs)
+        events = work.events + [self._to_register(c, v) for c, v in opt_outs]
         if events:
             self._ledger.submit(events, now)
         if work.audit:
@@ -192,221 +175,211 @@ class HubSpotInbound:
         self._ledger.add_counts(work.counts, now)
         self._ledger.finish_webhooks(finished, now)
         self._ledger.fail_webhooks(failed, now)
-        return len(finished) + len(failed)
+
+    # -- facts -----------------------------------------------------------------
 
     def _prefetch(self, changes: Sequence[HubSpotChange], now: datetime) -> _Round:
-        """A round with what its property changes will look up, read in two queries."""
+        """A round with the subject map and echo marks of its property changes, in two reads."""
         work = _Round()
         edits = [
-            (c.object_id, c.property_name, c.property_value or "")
+            c
             for c in changes
             if c.kind is ChangeKind.PROPERTY_CHANGED and c.object_id and c.property_name
         ]
         if edits:
-            contacts = [contact for contact, _, _ in edits]
+            contacts = [c.object_id for c in edits if c.object_id]
             found = self._ledger.subjects_for_contacts(contacts)
             work.subjects = {contact: found.get(contact, []) for contact in contacts}
-            marks = [(c, p, self._pseudonymizer.value(p, v)) for c, p, v in edits]
-            work.echoes = self._ledger.written_recently(marks, now)
+            marks = [echo.change_mark(c, self._pseudonymizer.value) for c in edits]
+            work.written = self._ledger.written_recently([m for m in marks if m], now)
         return work
 
-    # -- dispatch -----------------------------------------------------------
-
-    def _handle(self, change: HubSpotChange, work: _Round) -> None:
+    def _facts(self, change: HubSpotChange, work: _Round) -> Facts:
+        """What ``rules.webhook`` needs to decide this change, read for its kind."""
+        contact = change.object_id
+        if contact is None:
+            return Facts()
         kind = change.kind
         if kind is ChangeKind.PROPERTY_CHANGED:
-            self._property_change(change, work)
-        elif kind is ChangeKind.ERASED:
-            self._privacy_deletion(change, work)
-        elif kind is ChangeKind.ARCHIVED:
-            self._archived(change, work)
-        elif kind is ChangeKind.MERGED:
-            self._merged(change, work)
-        elif kind is ChangeKind.CREATED:
-            self._created(change, work)
-        else:
-            log.info(
-                "webhook_ignored", receipt_key=change.receipt_key, type=change.subscription_type
+            return self._property_facts(change, contact, work)
+        if kind in (ChangeKind.ERASED, ChangeKind.ARCHIVED):
+            return self._deletion_facts(contact, work)
+        if kind is ChangeKind.CREATED:
+            exists, email = self._contact(contact, work)
+            return Facts(
+                contact_gone=not exists,
+                contact_email=email,
+                email_suppressed=bool(email) and self._email_suppressed(email or ""),
+                contact_suppressed=self._contact_suppressed(contact),
+                subjects=self._linked(contact, work),
             )
+        return Facts()
 
-    # -- property changes ------------------------------------------------------
+    def _deletion_facts(self, contact: str, work: _Round) -> Facts:
+        """An erasure's or an archive's: suppressed, or the map's subjects and their erasure."""
+        if self._contact_suppressed(contact):
+            return Facts(contact_suppressed=True)
+        subjects = self._ledger.subjects_for_contact(contact)
+        records = {s: self._ledger.subject(s) for s in subjects}
+        work.records.update(records)
+        erasing = frozenset(s for s, r in records.items() if r and r.erasure is not None)
+        return Facts(subjects=tuple(subjects), erasing=erasing)
 
-    def _is_echo(self, change: HubSpotChange, work: _Round) -> bool:
-        if change.by_this_app:
-            return True
-        if change.object_id is None or change.property_name is None:
-            return False
-        digest = self._pseudonymizer.value(change.property_name, change.property_value or "")
-        return (change.object_id, change.property_name, digest) in work.echoes
-
-    def _property_change(self, change: HubSpotChange, work: _Round) -> None:
-        name, contact_id = change.property_name, change.object_id
-        if name is None or contact_id is None:
-            raise PermanentError(
-                "a propertyChange without a property or object id", code="webhook_incomplete"
-            )
-        if self._is_echo(change, work):
-            work.count(Counter.ECHOES)
-            log.debug("webhook_echo_dropped", receipt_key=change.receipt_key, property=name)
-            return
+    def _property_facts(self, change: HubSpotChange, contact: str, work: _Round) -> Facts:
+        mark = echo.change_mark(change, self._pseudonymizer.value)
+        mapping = self._fields.by_property(change.property_name or "")
         value = change.property_value or ""
-        if change.changes_email and value and self._suppressed_email(value):
-            self._erase_again(contact_id, change, work)
-            return
-        if change.opt_out is not None:
-            self._opt_out_seen(change, contact_id, change.opt_out, work)
-            return
-        mapping = self._fields.by_property(name)
-        if mapping is None:
-            return  # a property the mapping does not carry: nothing for the register
-        subjects = self._subjects(contact_id, work, email=value if change.changes_email else None)
-        if not subjects:
-            log.info("hubspot_change_unlinked", receipt_key=change.receipt_key, property=name)
-            return
-        for subject in subjects:
-            if mapping.authority is Authority.REGISTER:
-                self._revert(change, subject, mapping.field, value, work)
-            else:
-                new = _event(
-                    change, subject, EventKind.RECTIFICATION, changes={mapping.field: value or None}
+        email_suppressed = change.changes_email and bool(value) and self._email_suppressed(value)
+        return Facts(
+            mapped=None if mapping is None else webhook.Mapped(mapping.field, mapping.authority),
+            written=mark in work.written,
+            subjects=self._subjects(contact, work),
+            email_suppressed=email_suppressed,
+            contact_suppressed=email_suppressed and self._contact_suppressed(contact),
+        )
+
+    def _subjects(self, contact: str, work: _Round) -> tuple[SubjectId, ...] | None:
+        """The contact's subjects in the map; None when it has none and was not linked yet."""
+        subjects = work.subjects.get(contact)
+        if subjects is None:
+            subjects = work.subjects[contact] = self._ledger.subjects_for_contact(contact)
+        if subjects or contact in work.linked:
+            return tuple(subjects)
+        return None
+
+    def _linked(self, contact: str, work: _Round) -> tuple[SubjectId, ...] | None:
+        """The subjects this round linked the contact to by email (None: not linked yet)."""
+        return tuple(work.subjects.get(contact, ())) if contact in work.linked else None
+
+    def _contact(self, contact: str, work: _Round) -> tuple[bool, str | None]:
+        """Whether HubSpot has the contact, and its address (read once a round)."""
+        if contact not in work.contacts:
+            found = self._hubspot.get_contact(contact, properties=["email"])
+            email = found.properties.get("email") if found else None
+            work.contacts[contact] = (found is not None, email)
+        return work.contacts[contact]
+
+    def _email_suppressed(self, email: str) -> bool:
+        return self._ledger.is_suppressed(self._pseudonymizer.email(email))
+
+    def _contact_suppressed(self, contact_id: str) -> bool:
+        return self._ledger.is_suppressed(self._pseudonymizer.contact(contact_id))
+
+    # -- verdicts --------------------------------------------------------------
+
+    def _handle(self, change: HubSpotChange, work: _Round) -> None:
+        """Read the facts, ask what the change means, carry it out (linking first if asked)."""
+        verdicts = webhook.meaning(change, self._facts(change, work))
+        links = [v for v in verdicts if isinstance(v, webhook.LinkSubject)]
+        if links:
+            for link in links:
+                self._link(link, work)
+            verdicts = webhook.meaning(change, self._facts(change, work))
+        for verdict in verdicts:
+            self._carry_out(change, verdict, work)
+
+    def _carry_out(self, change: HubSpotChange, verdict: Verdict, work: _Round) -> None:  # noqa: PLR0912 - one branch per verdict
+        if isinstance(verdict, webhook.DropEcho):
+            work.count(WEBHOOK_ECHOES_DROPPED)
+            if change.kind is ChangeKind.PROPERTY_CHANGED:
+                log.debug(
+                    "webhook_echo_dropped",
+                    receipt_key=change.receipt_key,
+                    property=change.property_name,
                 )
-                work.events.append(NewEvent(new, Origin.HUBSPOT, Direction.TO_REGISTER))
+        elif isinstance(verdict, webhook.Ignore):
+            if verdict.reason is not None:
+                log.info(
+                    verdict.reason,
+                    receipt_key=change.receipt_key,
+                    type=change.subscription_type,
+                    property=change.property_name,
+                )
+        elif isinstance(verdict, webhook.RegisterEvent):
+            if verdict.kind is EventKind.MARKETING_OPT_OUT:
+                work.opt_outs.append((change, verdict))
+            else:
+                work.events.append(self._to_register(change, verdict))
+        elif isinstance(verdict, webhook.RevertHubSpot):
+            self._revert(change, verdict, work)
+        elif isinstance(verdict, webhook.EraseAgain):
+            self._erase_again(change, verdict.contact_id, work)
+        elif isinstance(verdict, webhook.EraseInRegister):
+            self._erase_in_register(change, verdict.subject, work)
+        elif isinstance(verdict, webhook.SuppressContact):
+            digest = self._pseudonymizer.contact(verdict.contact_id)
+            self._ledger.add_suppression([("contact", digest)], self._clock.now())
+            work.audit.append(self._entry("hubspot_erasure_seen", change, None, "not_linked"))
+        elif isinstance(verdict, webhook.Notify):
+            self._notify(change, verdict, work)
+        elif isinstance(verdict, webhook.Rekey):
+            self._rekey(change, verdict, work)
+        elif isinstance(verdict, webhook.LinkSubject):
+            self._link(verdict, work)
+        else:
+            raise PermanentError(f"the webhook event has no {verdict.missing}", code=verdict.code)
 
-    def _opt_out_seen(
-        self, change: HubSpotChange, contact_id: str, opt_out: OptOutChange, work: _Round
-    ) -> None:
-        if not opt_out.opted_out:
-            # A resubscribe in HubSpot is not consent the register can record:
-            # an opt-in needs a legal basis, which only the register holds.
-            log.info("hubspot_opt_in_not_propagated", receipt_key=change.receipt_key)
-            return
-        for subject in self._subjects(contact_id, work):
-            work.opt_outs.append((change, subject, opt_out.subscription_id))
+    def _to_register(self, change: HubSpotChange, verdict: webhook.RegisterEvent) -> NewEvent:
+        sub = verdict.subscription_id
+        envelope = _event(
+            change,
+            verdict.subject,
+            verdict.kind,
+            changes=dict(verdict.changes),
+            subscription_ids=(sub,) if sub else (),
+        )
+        return NewEvent(envelope, Origin.HUBSPOT, Direction.TO_REGISTER)
 
-    def _revert(
-        self, change: HubSpotChange, subject: SubjectId, field_name: str, value: str, work: _Round
-    ) -> None:
-        record = self._register.record(subject)
+    def _revert(self, change: HubSpotChange, verdict: webhook.RevertHubSpot, work: _Round) -> None:
+        """Queue the register's value for HubSpot (an event the worker applies), if it differs."""
+        record = self._register.record(verdict.subject)
         if record is None:
             return
-        wanted = record.get(field_name)
-        wanted_text = "" if wanted is None else str(wanted)
-        if wanted_text == value:
+        wanted = record.get(verdict.field_name)
+        if not authority.needs_revert(wanted, verdict.hubspot_value):
             return
         new = _event(
-            change, subject, EventKind.RECTIFICATION, changes={field_name: wanted}, suffix="revert"
+            change,
+            verdict.subject,
+            EventKind.RECTIFICATION,
+            changes={verdict.field_name: wanted},
+            suffix="revert",
         )
         work.events.append(NewEvent(new, Origin.HUBSPOT, Direction.TO_HUBSPOT))
         work.audit.append(
             self._entry(
                 "hubspot_change_reverted",
                 change,
-                subject,
+                verdict.subject,
                 "queued",
-                field_names=(field_name,),
+                field_names=(verdict.field_name,),
                 direction=Direction.TO_HUBSPOT,
             )
         )
-        log.info("hubspot_change_reverted", receipt_key=change.receipt_key, field=field_name)
-
-    # -- deletions, archives, merges -------------------------------------------
-
-    def _privacy_deletion(self, change: HubSpotChange, work: _Round) -> None:
-        contact_id = _require(change.object_id, "objectId")
-        contact_digest = self._pseudonymizer.contact(contact_id)
-        if self._ledger.is_suppressed(contact_digest):
-            work.count(Counter.ECHOES)  # hubsync's own erasure, or one already handled
-            return
-        subjects = self._ledger.subjects_for_contact(contact_id)
-        if not subjects:
-            self._ledger.add_suppression([("contact", contact_digest)], self._clock.now())
-            work.audit.append(self._entry("hubspot_erasure_seen", change, None, "not_linked"))
-            return
-        for subject in subjects:
-            record = self._ledger.subject(subject)
-            if record is not None and record.erasure is not None:
-                # The register's own erasure of this subject is under way: this
-                # deletion is its echo, and the register needs no erasure back.
-                work.count(Counter.ECHOES)
-                continue
-            contacts = {contact_id, *(record.contact_ids if record else ())}
-            suppress = [("contact", self._pseudonymizer.contact(c)) for c in sorted(contacts)]
-            if record is not None and record.email:
-                suppress.append(("email", self._pseudonymizer.email(record.email)))
-            new = _event(change, subject, EventKind.ERASURE)
-            # Stored before the subject is marked erased, so "erasure wins" applies
-            # to its waiting events and this erasure itself is kept.
-            self._ledger.submit(
-                [NewEvent(new, Origin.HUBSPOT, Direction.TO_REGISTER)], self._clock.now()
-            )
-            self._ledger.mark_erased(subject, suppress, self._clock.now())
-            work.forget(contacts)  # the subject map no longer holds them
-            work.audit.append(self._entry("hubspot_erasure_seen", change, subject, "queued"))
-
-    def _archived(self, change: HubSpotChange, work: _Round) -> None:
-        contact_id = _require(change.object_id, "objectId")
-        if self._ledger.is_suppressed(self._pseudonymizer.contact(contact_id)):
-            return  # the archive that goes with an erasure hubsync already knows of
-        subjects = self._ledger.subjects_for_contact(contact_id)
-        if not subjects:
-            return
-        self._register.notify(
-            RegisterNotice(
-                notice_id=f"contact_archived:{change.receipt_key}",
-                kind=NoticeKind.CONTACT_ARCHIVED,
-                occurred_at=change.occurred_at,
-                subject_ids=tuple(subjects),
-                contact_ids=(HubSpotContactId(contact_id),),
-            )
+        log.info(
+            "hubspot_change_reverted", receipt_key=change.receipt_key, field=verdict.field_name
         )
-        for subject in subjects:
-            work.audit.append(self._entry("contact_archived_noticed", change, subject, "notified"))
 
-    def _merged(self, change: HubSpotChange, work: _Round) -> None:
-        new_id = change.new_id or change.object_id
-        new_id = _require(new_id, "newObjectId")
-        old_ids = [i for i in (change.primary_id, *change.merged_ids) if i]
-        subjects = self._ledger.rekey_contact(old_ids, new_id, self._clock.now())
-        work.forget([*old_ids, new_id])
-        for subject in subjects:
-            work.audit.append(self._entry("contact_rekeyed", change, subject, "rekeyed"))
-        if len(subjects) > 1:
-            self._register.notify(
-                RegisterNotice(
-                    notice_id=f"merge_conflict:{change.receipt_key}",
-                    kind=NoticeKind.MERGE_CONFLICT,
-                    occurred_at=change.occurred_at,
-                    subject_ids=tuple(subjects),
-                    contact_ids=(HubSpotContactId(new_id),),
-                )
-            )
-            log.warning(
-                "merge_conflict_raised", receipt_key=change.receipt_key, subjects=len(subjects)
-            )
-            for subject in subjects:
-                work.audit.append(self._entry("merge_conflict_raised", change, subject, "notified"))
+    def _erase_in_register(self, change: HubSpotChange, subject: SubjectId, work: _Round) -> None:
+        """An erasure for the register, and the subject suppressed at once."""
+        contact = change.object_id or ""
+        record = work.records.get(subject)
+        contacts = {contact, *(record.contact_ids if record else ())}
+        suppress = [("contact", self._pseudonymizer.contact(c)) for c in sorted(contacts)]
+        if record is not None and record.email:
+            suppress.append(("email", self._pseudonymizer.email(record.email)))
+        new = _event(change, subject, EventKind.ERASURE)
+        # Stored before the subject is marked erased, so "erasure wins" applies
+        # to its waiting events and this erasure itself is kept.
+        self._ledger.submit(
+            [NewEvent(new, Origin.HUBSPOT, Direction.TO_REGISTER)], self._clock.now()
+        )
+        self._ledger.mark_erased(subject, suppress, self._clock.now())
+        work.forget(sorted(contacts))  # the subject map no longer holds them
+        work.audit.append(self._entry("hubspot_erasure_seen", change, subject, "queued"))
 
-    # -- resurrection guard ------------------------------------------------------
-
-    def _created(self, change: HubSpotChange, work: _Round) -> None:
-        contact_id = _require(change.object_id, "objectId")
-        contact = self._hubspot.get_contact(contact_id, properties=["email"])
-        if contact is None:
-            return  # gone already (erased again by an earlier event of the batch)
-        email = contact.properties.get("email")
-        if email and self._suppressed_email(email):
-            self._erase_again(contact.id, change, work)
-        elif email:
-            work.forget([contact.id])
-            self._link_by_email(contact.id, email)
-
-    def _suppressed_email(self, email: str) -> bool:
-        return self._ledger.is_suppressed(self._pseudonymizer.email(email))
-
-    def _erase_again(self, contact_id: str, change: HubSpotChange, work: _Round) -> None:
-        digest = self._pseudonymizer.contact(contact_id)
-        if self._ledger.is_suppressed(digest):
-            return  # erased again already, for another event of the same creation
+    def _erase_again(self, change: HubSpotChange, contact_id: str, work: _Round) -> None:
+        """A contact that came back after its erasure: erased again, noticed, counted, audited."""
         with contextlib.suppress(SubjectAbsent):  # gone already: suppressed all the same
             self._hubspot.gdpr_delete(contact_id)
         self._register.notify(
@@ -418,8 +391,9 @@ class HubSpotInbound:
             )
         )
         # Suppressed last: a failure above leaves it to be done again in full.
+        digest = self._pseudonymizer.contact(contact_id)
         self._ledger.add_suppression([("contact", digest)], self._clock.now())
-        work.count(Counter.RESURRECTIONS)
+        work.count(RESURRECTIONS_BLOCKED)
         log.warning("resurrection_blocked", receipt_key=change.receipt_key, contact_id=contact_id)
         work.audit.append(
             self._entry(
@@ -432,39 +406,58 @@ class HubSpotInbound:
             )
         )
 
-    # -- helpers -----------------------------------------------------------------
-
-    def _subjects(
-        self, contact_id: str, work: _Round, *, email: str | None = None
-    ) -> list[SubjectId]:
-        """Register subjects of a contact: the subject map, else the contact's email."""
-        subjects = work.subjects.get(contact_id)
-        if subjects is None:
-            subjects = self._ledger.subjects_for_contact(contact_id)
-        if subjects:
-            return subjects
-        if email is None:
-            contact = self._hubspot.get_contact(contact_id, properties=["email"])
-            email = contact.properties.get("email") if contact else None
-        subjects = self._link_by_email(contact_id, email) if email else []
-        work.subjects[contact_id] = subjects
-        return subjects
-
-    def _link_by_email(self, contact_id: str, email: str) -> list[SubjectId]:
-        """Subjects known by this address (the ledger's, else the register's), now linked."""
-        subjects = self._ledger.subjects_for_email(email) or self._register.subjects_for_email(
-            email
-        )
-        linked: list[SubjectId] = []
-        for subject in subjects:
-            record = self._ledger.subject(subject)
-            if record is not None and record.erasure is not None:
-                continue  # an erased subject is never linked again
-            self._ledger.remember_subject(
-                subject, self._clock.now(), email=email, contact_ids=[contact_id]
+    def _notify(self, change: HubSpotChange, verdict: webhook.Notify, work: _Round) -> None:
+        self._register.notify(
+            RegisterNotice(
+                notice_id=f"{verdict.kind.value}:{change.receipt_key}",
+                kind=verdict.kind,
+                occurred_at=change.occurred_at,
+                subject_ids=verdict.subjects,
+                contact_ids=(HubSpotContactId(verdict.contact_id),),
             )
-            linked.append(subject)
-        return linked
+        )
+        if verdict.kind is NoticeKind.MERGE_CONFLICT:
+            log.warning(
+                "merge_conflict_raised",
+                receipt_key=change.receipt_key,
+                subjects=len(verdict.subjects),
+            )
+        action = NOTICE_ACTIONS[verdict.kind]
+        for subject in verdict.subjects:
+            work.audit.append(self._entry(action, change, subject, "notified"))
+
+    def _rekey(self, change: HubSpotChange, verdict: webhook.Rekey, work: _Round) -> None:
+        subjects = self._ledger.rekey_contact(
+            list(verdict.old_ids), verdict.new_id, self._clock.now()
+        )
+        work.forget([*verdict.old_ids, verdict.new_id])
+        for subject in subjects:
+            work.audit.append(self._entry("contact_rekeyed", change, subject, "rekeyed"))
+        for after in webhook.after_rekey(verdict.new_id, subjects):
+            self._carry_out(change, after, work)
+
+    def _link(self, verdict: webhook.LinkSubject, work: _Round) -> None:
+        """Link the contact to the subjects of its address (the ledger's, else the register's).
+
+        Without an address in the verdict, the contact's own is read from
+        HubSpot. An erased subject is never linked again.
+        """
+        contact, email = verdict.contact_id, verdict.email
+        if email is None:
+            _, email = self._contact(contact, work)
+        linked: list[SubjectId] = []
+        if email:
+            subjects = self._ledger.subjects_for_email(email)
+            for subject in subjects or self._register.subjects_for_email(email):
+                record = self._ledger.subject(subject)
+                if record is not None and record.erasure is not None:
+                    continue
+                self._ledger.remember_subject(
+                    subject, self._clock.now(), email=email, contact_ids=[contact]
+                )
+                linked.append(subject)
+        work.subjects[contact] = linked
+        work.linked.add(contact)
 
     def _entry(
         self,
@@ -491,12 +484,6 @@ class HubSpotInbound:
             data_categories=self._fields.categories(field_names) if field_names else (),
             detail=change.subscription_type,
         )
-
-
-def _require(value: str | None, name: str) -> str:
-    if not value:
-        raise PermanentError(f"the webhook event has no {name}", code="webhook_incomplete")
-    return value
 
 
 def _event(

@@ -1,10 +1,14 @@
 """What each right does in HubSpot, for a batch of claimed events (DESIGN.md section 2).
 
 ``HubSpotEffects.apply`` takes events of different subjects (the ledger
-hands out at most one per subject), batches what HubSpot can batch, and
-returns one result per event: an ``Applied`` (what was sent, for the audit
-row) or the ``SyncError`` that stopped it. Deciding what happens next
-(retry, dead-letter, done) is the worker's job.
+hands out at most one per subject), batches what HubSpot can batch
+(``sync.rules.batching``), and returns one result per event: an ``Applied``
+(what was sent, for the audit row) or the ``SyncError`` that stopped it.
+Deciding what happens next (retry, dead-letter, done) is the worker's job.
+What it writes is remembered as echo marks (``sync.rules.echo``), so the
+webhooks HubSpot sends about it do not flow back to the register; which
+fields go to HubSpot is the mapping's authority (``sync.rules.authority``);
+an opt-in needs its legal basis (``sync.rules.rights``).
 
 Identity: the subject map first, then a read by email (``idProperty=email``,
 never search, whose index lags). A rectification of a contact HubSpot does
@@ -15,8 +19,7 @@ to correct it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass
 
 from sync.access import EXPORTED, AccessExports, holds_anything
 from sync.audit import Pseudonymizer
@@ -30,16 +33,10 @@ from sync.errors import (
 )
 from sync.model import Envelope, EventKind, StoredEvent
 from sync.ports import Clock, Fields, HubSpot, Ledger
+from sync.rules import batching, echo, rights
 
 RESTRICTION_PROPERTY = "hubsync_processing_restricted"
-OPT_OUT_PROPERTY = "hs_email_optout"
 ABSENT = "absent"
-ECHO_WINDOW = timedelta(days=1)
-"""How long a value hubsync wrote is recognised when HubSpot's webhook brings it back.
-
-Long on purpose: HubSpot retries a webhook for a day, and a change back to the
-value hubsync wrote is no news to the register anyway.
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +62,6 @@ class _Target:
     envelope: Envelope
     contact_ids: list[str]
     email: str | None
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 class HubSpotEffects:
@@ -100,10 +96,7 @@ class HubSpotEffects:
     def apply(self, events: Sequence[StoredEvent]) -> dict[int, Result]:
         """One result per event seq. Errors never escape: each becomes its event's result."""
         results: dict[int, Result] = {}
-        by_kind: dict[EventKind, list[StoredEvent]] = {}
-        for event in events:
-            by_kind.setdefault(event.kind, []).append(event)
-        for kind, group in by_kind.items():
+        for kind, group in batching.by_kind(events).items():
             handler = self._handlers.get(kind)
             if handler is None:
                 error = PermanentError(
@@ -155,7 +148,7 @@ class HubSpotEffects:
 
     def _rectify(self, targets: list[_Target]) -> dict[int, Result]:
         results: dict[int, Result] = {}
-        updates: dict[str, dict[str, str]] = {}
+        writes: list[tuple[list[str], dict[str, str]]] = []
         sent: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         for target in targets:
             changes = target.envelope.changes
@@ -174,10 +167,9 @@ class HubSpotEffects:
                 continue
             mapped = self._fields.to_hubspot({n: changes[n] for n in names})
             values = {k: "" if v is None else str(v) for k, v in mapped.items()}
-            for contact_id in target.contact_ids:
-                updates.setdefault(contact_id, {}).update(values)
+            writes.append((target.contact_ids, values))
             sent[target.event.seq] = (names, tuple(sorted(values)))
-        outcomes = self._write(updates)
+        outcomes = self._write(batching.merge_updates(writes))
         for target in targets:
             seq = target.event.seq
             if seq not in sent:
@@ -205,19 +197,15 @@ class HubSpotEffects:
         written = self._hubspot.update_contacts(updates)
         for old, new in written.renamed.items():
             self._ledger.rekey_contact([old], new, self._clock.now())
-        self._mark_written(
-            (written.renamed.get(c, c), prop, value)
-            for c, values in updates.items()
-            if written.errors.get(c) is None
-            for prop, value in values.items()
-        )
+        failed = [c for c, error in written.errors.items() if error is not None]
+        digest = self._pseudonymizer.value
+        self._remember(echo.written_marks(updates, failed, written.renamed, digest))
         return dict(written.errors)
 
-    def _mark_written(self, writes: Iterable[tuple[str, str, str]]) -> None:
+    def _remember(self, marks: Sequence[echo.WriteMark]) -> None:
         """Remember what was written, so its webhook echo does not flow back (from_hubspot)."""
-        marks = [(c, p, self._pseudonymizer.value(p, v)) for c, p, v in writes]
         if marks:
-            self._ledger.remember_writes(marks, self._clock.now(), ECHO_WINDOW)
+            self._ledger.remember_writes(marks, self._clock.now(), echo.ECHO_WINDOW)
 
     def _erase(self, targets: list[_Target]) -> dict[int, Result]:
         results: dict[int, Result] = {}
@@ -264,7 +252,7 @@ class HubSpotEffects:
 
     def _opt_out(self, targets: list[_Target]) -> dict[int, Result]:
         results: dict[int, Result] = {}
-        to_all: dict[str, list[int]] = {}
+        from_all: list[tuple[str, int]] = []
         for target in targets:
             seq = target.event.seq
             if not target.email:
@@ -272,7 +260,8 @@ class HubSpotEffects:
             elif target.envelope.subscription_ids:
                 results[seq] = self._set(target, subscribed=False, action="marketing_opted_out")
             else:
-                to_all.setdefault(target.email, []).append(seq)
+                from_all.append((target.email, seq))
+        to_all = batching.by_address(from_all)
         if to_all:
             outcomes = self._hubspot.unsubscribe_all(list(to_all))
             for email, seqs in to_all.items():
@@ -283,23 +272,23 @@ class HubSpotEffects:
         return results
 
     def _mark_opted_out(self, targets: Iterable[_Target]) -> None:
-        """Remember the opt-out properties HubSpot will report back as changed."""
-        writes: list[tuple[str, str, str]] = []
-        for target in targets:
-            names = [f"{OPT_OUT_PROPERTY}_{s}" for s in target.envelope.subscription_ids]
-            for contact_id in target.contact_ids:
-                writes += [(contact_id, n, "true") for n in names or [OPT_OUT_PROPERTY]]
-        self._mark_written(writes)
+        """Remember the opt-outs HubSpot will report back as changed properties."""
+        digest = self._pseudonymizer.value
+        self._remember(
+            [
+                mark
+                for t in targets
+                for mark in echo.opt_out_marks(t.contact_ids, t.envelope.subscription_ids, digest)
+            ]
+        )
 
     def _opt_in(self, targets: list[_Target]) -> dict[int, Result]:
         results: dict[int, Result] = {}
         for target in targets:
             seq = target.event.seq
-            if not target.envelope.legal_basis:
-                results[seq] = MappingError(
-                    "legal_basis: a marketing opt-in needs an explicit legal basis",
-                    code="missing_legal_basis",
-                )
+            unmet = rights.missing_legal_basis(target.event.kind, target.envelope.legal_basis)
+            if unmet is not None:
+                results[seq] = MappingError(str(unmet), code=unmet.code)
             elif not target.envelope.subscription_ids:
                 results[seq] = MappingError(
                     "subscription_ids: a marketing opt-in names its subscriptions",
