@@ -45,6 +45,9 @@ from sync.rules.input import problems
 from sync.status import DailyBudgetReader, OperatorReport, read_report
 from sync.timefmt import iso_utc
 
+REPLAY_BATCH = 100
+"""Events returned to pending per ledger transaction by ``Operator.replay``."""
+
 
 @dataclass
 class Operator:
@@ -98,10 +101,22 @@ class Operator:
         audit = self._audit(AuditAction.EVENT_SUBMITTED)
         return self.ledger.submit([new], self.clock.now(), audit=audit)[0]
 
-    def replay(self, events: Sequence[StoredEvent]) -> list[StoredEvent]:
-        """Return failed events to pending; audited."""
-        seqs = [e.seq for e in events]
-        return self.ledger.replay(seqs, self.clock.now(), self._audit(AuditAction.EVENT_REPLAYED))
+    def replay(
+        self, events: Sequence[StoredEvent], progress: Callable[[int], None] | None = None
+    ) -> list[StoredEvent]:
+        """Return failed events to pending, REPLAY_BATCH per transaction, each batch audited in it.
+
+        A long ``replay --all`` commits as it goes; ``progress`` is told how
+        many events each committed batch covered.
+        """
+        replayed: list[StoredEvent] = []
+        for start in range(0, len(events), REPLAY_BATCH):
+            batch = events[start : start + REPLAY_BATCH]
+            audit = self._audit(AuditAction.EVENT_REPLAYED)
+            replayed.extend(self.ledger.replay([e.seq for e in batch], self.clock.now(), audit))
+            if progress is not None:
+                progress(len(batch))
+        return replayed
 
     def skip(self, event: StoredEvent, reason: str) -> StoredEvent:
         """Close a failed or pending event with a reason; audited."""

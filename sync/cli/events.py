@@ -23,8 +23,6 @@ from sync.operator import new_envelope
 
 log = structlog.get_logger("hubsync.cli")
 
-REPLAY_BATCH = 100
-
 
 def _parse_set(values: Sequence[str]) -> dict[str, str]:
     changes: dict[str, str] = {}
@@ -226,13 +224,9 @@ def replay(
     if dry_run:
         replayed = chosen
     else:
-        replayed = []
         with progress(len(chosen), as_json) as bar:
             task = bar.add_task("replaying", total=len(chosen))
-            for start in range(0, len(chosen), REPLAY_BATCH):
-                batch = chosen[start : start + REPLAY_BATCH]
-                replayed.extend(operator.replay(batch))
-                bar.advance(task, len(batch))
+            replayed = operator.replay(chosen, lambda done: bar.advance(task, done))
         for event in replayed:
             log.info("event_replayed", event_id=event.event_id, kind=event.kind.value)
     emit(
