@@ -503,7 +503,6 @@ class SubjectRecord:
     erasure: str | None  # None, "erasing" or "erased"
 
 
-
 @dataclass(frozen=True, slots=True)
 class RateBucket:
     """A shared rate bucket as stored: its tokens at ``updated_at``, and any block."""
@@ -512,7 +511,6 @@ class RateBucket:
     tokens: float
     updated_at: datetime
     blocked_until: datetime | None
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -534,4 +532,3 @@ class StatusReport:
             "due_within_7_days": self.due_within_7_days,
             "oldest_ready_age_s": self.oldest_ready_age_s,
         }
-

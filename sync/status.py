@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     class ReportSource(EventAdmin, SharedState, Protocol):
         """The two ledger roles the report reads: event counts and shared counters."""
 
+
 # The stable vocabulary of shared counters (``Ledger.add_counts`` names).
 HUBSPOT_HTTP_429 = "hubspot_http_429"
 """HTTP 429 answers from HubSpot (counted where the rate budget hears of them)."""
