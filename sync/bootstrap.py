@@ -234,12 +234,14 @@ def build_worker(settings: Settings, *, clock: Clock | None = None) -> Worker:
         clock=clock,
         batch_size=work.batch_size,
     )
+    residency = build_residency(settings, hubspot, clock)
     check = SubscriptionCheck(
         ledger=ledger,
         hubspot=hubspot,
         register=register,
         clock=clock,
         every=timedelta(minutes=work.subscription_check_minutes),
+        transfers_allowed=lambda: residency.verdict().allowed,
     )
     return Worker(
         owner=owner,
@@ -254,7 +256,7 @@ def build_worker(settings: Settings, *, clock: Clock | None = None) -> Worker:
             clock,
             access=build_access_exports(settings, hubspot, ledger, register, clock),
         ),
-        residency=build_residency(settings, hubspot, clock),
+        residency=residency,
         fields=fields,
         pseudonymizer=pseudonymizer,
         clock=clock,

@@ -93,6 +93,9 @@ class Envelope:
     ``email``, ``changes`` (register field name -> new value) and
     ``legal_basis`` are personal data: they live only in the ledger's payload
     and are scrubbed when no longer needed. Everything else is safe to show.
+    ``contact_ids`` names HubSpot contacts the event targets itself, besides
+    those the subject map holds: a contact that came back after an erasure
+    belongs to no register subject any more, so its re-erasure names it.
     """
 
     event_id: EventId
@@ -104,16 +107,20 @@ class Envelope:
     subscription_ids: tuple[str, ...] = ()
     legal_basis: str | None = None
     reference: str | None = None
+    contact_ids: tuple[str, ...] = ()
 
     def payload(self) -> dict[str, Any]:
         """The personal part of the envelope, as stored (and later scrubbed)."""
-        return {
+        payload: dict[str, Any] = {
             "email": self.email,
             "changes": dict(self.changes),
             "subscription_ids": list(self.subscription_ids),
             "legal_basis": self.legal_basis,
             "reference": self.reference,
         }
+        if self.contact_ids:  # only events that name their contacts carry the key
+            payload["contact_ids"] = list(self.contact_ids)
+        return payload
 
     def field_names(self) -> tuple[str, ...]:
         """Names of the fields the event touches; names are never personal data."""
@@ -214,6 +221,7 @@ class StoredEvent:
             subscription_ids=tuple(p.get("subscription_ids") or ()),
             legal_basis=p.get("legal_basis"),
             reference=p.get("reference"),
+            contact_ids=tuple(p.get("contact_ids") or ()),
         )
 
     def public(self) -> dict[str, Any]:

@@ -8,11 +8,15 @@ and an opt-out from all email that the register has not recorded becomes a
 ``marketing_opt_out`` for the register. Restricted subjects are left alone:
 their unsubscribe is hubsync's own doing (restriction), not their objection.
 Several workers share one turn per period (a bucket in the ledger), so the
-reads are made once, not once per worker.
+reads are made once, not once per worker. The statuses are read by email
+address, which sends the address to HubSpot: while the residency verdict
+refuses transfers (``transfers_allowed``), the check waits for the next
+period without taking the turn.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import structlog
@@ -39,6 +43,7 @@ class SubscriptionCheck:
         every: timedelta = timedelta(minutes=15),
         active_within: timedelta = timedelta(days=30),
         limit: int = 500,
+        transfers_allowed: Callable[[], bool] = lambda: True,
     ) -> None:
         self._ledger = ledger
         self._hubspot = hubspot
@@ -47,6 +52,7 @@ class SubscriptionCheck:
         self._every = every
         self._active_within = active_within
         self._limit = limit
+        self._transfers_allowed = transfers_allowed
         self._last: datetime | None = None
 
     def run_once(self) -> int:
@@ -55,6 +61,9 @@ class SubscriptionCheck:
         if self._last is not None and now - self._last < self._every:
             return 0
         self._last = now
+        if not self._transfers_allowed():
+            log.warning("subscription_check_held_back", reason="residency refuses transfers")
+            return 0
         # One turn per period for all workers on the ledger: the reads are not repeated.
         period_s = self._every.total_seconds()
         if self._ledger.take_tokens(SHARED_TURN, 1.0, 1.0, 1.0 / period_s, now) > 0:

@@ -43,7 +43,7 @@ from sync.model import (
     StoredEvent,
 )
 from sync.ports import Clock, Fields, Ledger, Register
-from sync.residency import ResidencyGuard
+from sync.residency import ResidencyGuard, Verdict
 from sync.rules.retry import RetryPolicy, decide
 
 log = structlog.get_logger("hubsync.worker")
@@ -163,25 +163,12 @@ class Worker:
         if inbound:
             self._to_register(inbound, outcomes, audit)
         verdict = self._residency.verdict() if outbound else None
-        if verdict is not None and verdict.failed_check:
-            # HubSpot or the network did not say where the account is hosted: the
-            # events wait only until the guard asks again, and an operator sees why.
-            until = verdict.retry_at or now + RESIDENCY_RETRY
-            (log.error if verdict.permanent_failure else log.warning)(
-                "residency_check_failed",
-                code=verdict.error_code,
-                http_status=verdict.http_status,
-                retry_at=until.isoformat(),
-                reason=verdict.reason,
-            )
-            outcomes += [_defer(e, RESIDENCY_UNVERIFIED, verdict.reason, until) for e in outbound]
-        elif verdict is not None and not verdict.allowed:
-            log.error("residency_refused", location=verdict.location, reason=verdict.reason)
-            outcomes += [
-                _defer(e, RESIDENCY_REFUSED, verdict.reason, now + RESIDENCY_RETRY)
-                for e in outbound
-            ]
-        elif outbound:
+        if verdict is not None and not verdict.allowed:
+            # One residency policy for every write (sync.rules.transfer): what
+            # carries personal data waits; an erasure by contact id goes.
+            outbound, held = self._effects.without_personal_data(outbound)
+            outcomes += self._held_back(verdict, held, now)
+        if outbound:
             results = self._effects.apply(outbound)
             now = self._clock.now()
             for event in outbound:
@@ -193,6 +180,29 @@ class Worker:
         for seq in lost:
             log.warning("lease_lost", seq=seq, worker=self.owner)
         return handled + len(events)
+
+    def _held_back(
+        self, verdict: Verdict, held: Sequence[StoredEvent], now: datetime
+    ) -> list[Outcome]:
+        """Events residency holds back wait, their attempts not counted, and the log says why.
+
+        A failed check (HubSpot or the network did not say where the account
+        is hosted) waits only until the guard asks again; a refusal on
+        location is asked again a minute later.
+        """
+        if verdict.failed_check:
+            until = verdict.retry_at or now + RESIDENCY_RETRY
+            (log.error if verdict.permanent_failure else log.warning)(
+                "residency_check_failed",
+                code=verdict.error_code,
+                http_status=verdict.http_status,
+                retry_at=until.isoformat(),
+                reason=verdict.reason,
+            )
+            return [_defer(e, RESIDENCY_UNVERIFIED, verdict.reason, until) for e in held]
+        log.error("residency_refused", location=verdict.location, reason=verdict.reason)
+        until = now + RESIDENCY_RETRY
+        return [_defer(e, RESIDENCY_REFUSED, verdict.reason, until) for e in held]
 
     def _run_step(self, index: int, step: Callable[[], int]) -> int:
         """One step of the round; a failure is logged, the step rests a while, the round goes on.

@@ -19,7 +19,6 @@ ledger drops the duplicates.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,7 +27,7 @@ from typing import Any
 import structlog
 
 from sync.audit import AuditEntry, Pseudonymizer
-from sync.errors import PermanentError, RetryableError, SubjectAbsent, SyncError
+from sync.errors import PermanentError, RetryableError, SyncError
 from sync.model import (
     ChangeKind,
     Direction,
@@ -70,7 +69,8 @@ class _Round:
     is what the round will commit: events, audit rows, counters, the opt-outs
     (merged per subject at the end, ``rules.webhook.distinct_opt_outs``).
     ``records`` and ``contacts`` keep what was read of a subject or (whether it
-    exists, its address) of a HubSpot contact, for the verdicts that follow.
+    exists, its address) of a HubSpot contact, for the verdicts that follow;
+    ``erased_again`` the contacts whose re-erasure this round queued.
     """
 
     subjects: dict[str, list[SubjectId]] = field(default_factory=dict)
@@ -78,6 +78,7 @@ class _Round:
     linked: set[str] = field(default_factory=set)
     records: dict[SubjectId, SubjectRecord | None] = field(default_factory=dict)
     contacts: dict[str, tuple[bool, str | None]] = field(default_factory=dict)
+    erased_again: set[str] = field(default_factory=set)
     events: list[NewEvent] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
@@ -170,6 +171,9 @@ class HubSpotInbound:
         events = work.events + [self._to_register(c, v) for c, v in opt_outs]
         if events:
             self._ledger.submit(events, now)
+        if work.erased_again:  # after the re-erasures are stored: a crash before redoes both
+            suppress = [("contact", self._pseudonymizer.contact(c)) for c in work.erased_again]
+            self._ledger.add_suppression(sorted(suppress), now)
         if work.audit:
             self._ledger.append_audit(work.audit)
         self._ledger.add_counts(work.counts, now)
@@ -210,14 +214,14 @@ class HubSpotInbound:
                 contact_gone=not exists,
                 contact_email=email,
                 email_suppressed=bool(email) and self._email_suppressed(email or ""),
-                contact_suppressed=self._contact_suppressed(contact),
+                contact_suppressed=self._contact_suppressed(contact, work),
                 subjects=self._linked(contact, work),
             )
         return Facts()
 
     def _deletion_facts(self, contact: str, work: _Round) -> Facts:
         """An erasure's or an archive's: suppressed, or the map's subjects and their erasure."""
-        if self._contact_suppressed(contact):
+        if self._contact_suppressed(contact, work):
             return Facts(contact_suppressed=True)
         subjects = self._ledger.subjects_for_contact(contact)
         records = {s: self._ledger.subject(s) for s in subjects}
@@ -235,7 +239,7 @@ class HubSpotInbound:
             written=mark in work.written,
             subjects=self._subjects(contact, work),
             email_suppressed=email_suppressed,
-            contact_suppressed=email_suppressed and self._contact_suppressed(contact),
+            contact_suppressed=email_suppressed and self._contact_suppressed(contact, work),
         )
 
     def _subjects(self, contact: str, work: _Round) -> tuple[SubjectId, ...] | None:
@@ -262,7 +266,10 @@ class HubSpotInbound:
     def _email_suppressed(self, email: str) -> bool:
         return self._ledger.is_suppressed(self._pseudonymizer.email(email))
 
-    def _contact_suppressed(self, contact_id: str) -> bool:
+    def _contact_suppressed(self, contact_id: str, work: _Round) -> bool:
+        """Whether the contact is suppressed, or this round queued its re-erasure."""
+        if contact_id in work.erased_again:
+            return True
         return self._ledger.is_suppressed(self._pseudonymizer.contact(contact_id))
 
     # -- verdicts --------------------------------------------------------------
@@ -379,9 +386,25 @@ class HubSpotInbound:
         work.audit.append(self._entry("hubspot_erasure_seen", change, subject, "queued"))
 
     def _erase_again(self, change: HubSpotChange, contact_id: str, work: _Round) -> None:
-        """A contact that came back after its erasure: erased again, noticed, counted, audited."""
-        with contextlib.suppress(SubjectAbsent):  # gone already: suppressed all the same
-            self._hubspot.gdpr_delete(contact_id)
+        """A contact that came back after its erasure: an erasure of it, queued like any other.
+
+        The worker applies it (the residency policy, the rate budget, retries,
+        dead letters and its audit row apply); it names the contact itself,
+        because no register subject holds it any more. The contact is
+        suppressed once the event is stored (``_commit``), so its other
+        webhooks, and the deletion HubSpot reports afterwards, are not taken
+        for a new resurrection.
+        """
+        envelope = Envelope(
+            event_id=EventId(f"hs:resurrection:{contact_id}"),
+            kind=EventKind.ERASURE,
+            subject_id=resurrected_subject(contact_id),
+            occurred_at=change.occurred_at,
+            reference="hubspot:resurrection_blocked",
+            contact_ids=(contact_id,),
+        )
+        work.events.append(NewEvent(envelope, Origin.HUBSPOT, Direction.TO_HUBSPOT))
+        work.erased_again.add(contact_id)
         self._register.notify(
             RegisterNotice(
                 notice_id=f"resurrection_blocked:{contact_id}",
@@ -390,9 +413,6 @@ class HubSpotInbound:
                 contact_ids=(HubSpotContactId(contact_id),),
             )
         )
-        # Suppressed last: a failure above leaves it to be done again in full.
-        digest = self._pseudonymizer.contact(contact_id)
-        self._ledger.add_suppression([("contact", digest)], self._clock.now())
         work.count(RESURRECTIONS_BLOCKED)
         log.warning("resurrection_blocked", receipt_key=change.receipt_key, contact_id=contact_id)
         work.audit.append(
@@ -400,8 +420,7 @@ class HubSpotInbound:
                 "resurrection_blocked",
                 change,
                 None,
-                "erased_again",
-                system="hubspot",
+                "queued",
                 direction=Direction.TO_HUBSPOT,
             )
         )
@@ -484,6 +503,16 @@ class HubSpotInbound:
             data_categories=self._fields.categories(field_names) if field_names else (),
             detail=change.subscription_type,
         )
+
+
+def resurrected_subject(contact_id: str) -> SubjectId:
+    """The subject a re-erasure is filed under: the contact itself, which no subject holds.
+
+    The person it was erased for is known only by digests now, so the event
+    names the contact (``Envelope.contact_ids``) and the ledger keeps its
+    order and its erasure close-out under this id.
+    """
+    return SubjectId(f"hubspot-contact:{contact_id}")
 
 
 def _event(

@@ -31,9 +31,9 @@ from sync.errors import (
     SubjectAbsent,
     SyncError,
 )
-from sync.model import Envelope, EventKind, StoredEvent
+from sync.model import Envelope, EventKind, StoredEvent, SubjectRecord
 from sync.ports import Clock, Fields, HubSpot, Ledger
-from sync.rules import batching, echo, rights
+from sync.rules import batching, echo, rights, transfer
 
 RESTRICTION_PROPERTY = "hubsync_processing_restricted"
 ABSENT = "absent"
@@ -126,21 +126,47 @@ class HubSpotEffects:
 
     # -- identity ------------------------------------------------------------
 
+    def without_personal_data(
+        self, events: Sequence[StoredEvent]
+    ) -> tuple[list[StoredEvent], list[StoredEvent]]:
+        """The events that send no personal data to HubSpot, and those that would.
+
+        The residency policy (``sync.rules.transfer``): while transfers are
+        refused only the first may be applied. Decided from the subject map
+        and the events themselves; HubSpot is not asked (a read by email
+        would itself send the address).
+        """
+        free: list[StoredEvent] = []
+        held: list[StoredEvent] = []
+        for event in events:
+            try:
+                envelope: Envelope | None = event.envelope()
+            except PayloadScrubbed:
+                envelope = None
+            record = self._ledger.subject(event.subject_id)
+            ids = _contact_ids(record, envelope)
+            email = (envelope.email if envelope else None) or (record.email if record else None)
+            personal = transfer.carries_personal_data(event.kind, ids, email)
+            (held if personal else free).append(event)
+        return free, held
+
     def _resolve(self, event: StoredEvent) -> _Target:
+        """The event's contacts: the subject map's and its own, else the one its address finds."""
         envelope = event.envelope()
         record = self._ledger.subject(event.subject_id)
-        ids = list(record.contact_ids) if record else []
+        ids = _contact_ids(record, envelope)
         email = envelope.email or (record.email if record else None)
+        found: list[str] = []
         if not ids and email and event.kind is not EventKind.MARKETING_OPT_OUT:
             contact = self._hubspot.get_contact(email, by_email=True)
             if contact is not None:
-                ids = [contact.id]
-        known = set(record.contact_ids) if record else set()
+                ids = found = [contact.id]
         # Write the subject map only when it learns something: a no-op write per
-        # event was most of a PostgreSQL round (bench/README.md).
-        if set(ids) - known or (email and (record is None or record.email != email)):
+        # event was most of a PostgreSQL round (bench/README.md). Contacts the
+        # event names itself are not the subject's to keep (a re-erasure's).
+        if found or (email and (record is None or record.email != email)):
             self._ledger.remember_subject(
-                event.subject_id, self._clock.now(), email=email, contact_ids=ids
+                event.subject_id, self._clock.now(), email=email, contact_ids=found
             )
         return _Target(event, envelope, ids, email)
 
@@ -374,6 +400,13 @@ class HubSpotEffects:
             found = holds_anything(document)
             results[target.event.seq] = Applied(EXPORTED, note=None if found else ABSENT)
         return results
+
+
+def _contact_ids(record: SubjectRecord | None, envelope: Envelope | None) -> list[str]:
+    """The subject map's contacts of the event's subject, then those the event names itself."""
+    known = record.contact_ids if record else ()
+    named = envelope.contact_ids if envelope else ()
+    return list(dict.fromkeys([*known, *named]))
 
 
 def _failures(outcomes: dict[str, SyncError | None], contact_ids: list[str]) -> list[SyncError]:

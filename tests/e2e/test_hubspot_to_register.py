@@ -8,6 +8,7 @@ then looks at the register, the sandbox and the audit log.
 from __future__ import annotations
 
 from contextlib import ExitStack
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -166,7 +167,16 @@ def test_a_form_submission_of_an_erased_email_is_erased_again_and_raised(loop: L
 
     assert loop.contact(str(again["contact_id"])) is None
     [row] = loop.audit("resurrection_blocked")
-    assert row.entry.outcome == "erased_again"
+    assert (row.entry.outcome, row.entry.direction) == ("queued", "to_hubspot")
+    # The re-erasure is an event like any other: queued, applied by the worker, audited.
+    [event] = loop.operator.ledger.find(f"hs:resurrection:{again['contact_id']}")
+    assert (event.kind, event.direction.value, event.state) == (
+        EventKind.ERASURE,
+        "to_hubspot",
+        EventState.DONE,
+    )
+    [erased] = [r.entry for r in loop.audit("contact_erased") if r.entry.event_id == event.event_id]
+    assert (erased.system, erased.outcome) == ("hubspot", "done")
     assert loop.ledger.counts().get("resurrections_blocked") == 1
     assert [n.kind for n in loop.register.list_notices()] == [NoticeKind.RESURRECTION_BLOCKED]
     assert [e["contact_id"] for e in logs if e["event"] == "resurrection_blocked"] == [
@@ -279,3 +289,45 @@ def test_a_gdpr_delete_while_the_registers_own_erasure_is_under_way_is_not_sent_
     assert not loop.register_events()
     assert loop.customer("C-1")["email"] == "anna@example.se"  # the register erases on its own
     assert loop.register.list_notices() == []
+
+
+def test_a_blocked_resurrection_is_erased_again_through_the_queue_while_residency_refuses(
+    loop: Loop,
+) -> None:
+    loop.link("C-1", "anna@example.se", first_name="Anna")
+    other = loop.link("C-2", "bo@example.se", first_name="Bo")
+    loop.submit("erasure", "C-1", "erase-1")
+    loop.settle()
+
+    # From now on the worker's residency verdict refuses the sandbox's location (eu1).
+    settings = loop.settings.model_copy(
+        update={
+            "hubspot": loop.settings.hubspot.model_copy(
+                update={"allowed_hosting_locations": ["na1"]}
+            )
+        }
+    )
+    refusing = replace(loop, worker=bootstrap.build_worker(settings))
+    try:
+        again = loop.act("form_submission", email="anna@example.se", properties={"firstname": "A"})
+        loop.act("update", contact_id=other, properties={"email": "someone.else@example.se"})
+        refusing.settle()
+    finally:
+        refusing.worker.close()
+
+    # The re-erasure carries no personal data: it goes, through the queue, audited.
+    contact_id = str(again["contact_id"])
+    assert loop.contact(contact_id) is None
+    [event] = loop.operator.ledger.find(f"hs:resurrection:{contact_id}")
+    assert (event.state, event.attempts) == (EventState.DONE, 1)
+    assert [
+        (r.entry.action, r.entry.outcome)
+        for r in loop.audit()
+        if r.entry.event_id == event.event_id
+    ] == [("contact_erased", "done")]
+    # Setting a register-owned field back sends its value: it waits.
+    [revert] = [e for e in loop.ledger.list_events(limit=None) if e.event_id.endswith(":revert")]
+    assert (revert.state, revert.attempts) == (EventState.PENDING, 0)
+    assert revert.last_error is not None
+    assert revert.last_error.code == "residency_refused"
+    assert loop.properties(other)["email"] == "someone.else@example.se"
