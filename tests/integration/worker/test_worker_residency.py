@@ -28,7 +28,9 @@ OTHER = "bo.berg@example.se"
 def refusing(sandbox_server: RunningSandbox, ledger_settings: dict[str, Any]) -> Iterator[System]:
     """A system whose worker refuses transfers to the sandbox's location (eu1)."""
     requests.post(f"{sandbox_server.base_url}/_sandbox/reset", timeout=10).raise_for_status()
-    built = build_system(sandbox_server.base_url, ledger_settings, allowed_hosting_locations=["na1"])
+    built = build_system(
+        sandbox_server.base_url, ledger_settings, allowed_hosting_locations=["na1"]
+    )
     yield built
     built.operator.ledger.close()
     built.worker.close()
