@@ -4,7 +4,7 @@ Scenarios ``webhook_to_register_sqlite`` and ``webhook_to_register_postgres``.
 Untimed: 1,000 register subjects linked to their HubSpot contacts, and N
 ``contact.propertyChange`` events of a mapped, shared field (``firstname``,
 made in HubSpot's UI) stored in the ledger's inbox as the intake stores them.
-Timed: ``sync.handlers.from_hubspot.HubSpotInbound.run_once`` until the
+Timed: ``sync.worker.webhook_round`` (over ``HubSpotInbound``) until the
 inbox is empty, i.e. leasing, reading echo marks and the subject map, storing
 one register rectification per event, finishing the inbox rows. Every event must end as
 one register-bound event in the ledger.
@@ -42,6 +42,7 @@ from sync.clock import FixedClock
 from sync.handlers.from_hubspot import HubSpotInbound
 from sync.ledger.sql import SqlLedger
 from sync.model import Direction
+from sync.worker import webhook_round
 
 DESCRIPTION = __doc__.splitlines()[0]
 DEFAULT_EVENTS = {"sqlite": 20_000, "postgres": 20_000}
@@ -106,7 +107,7 @@ def scenario(backend: str, events: int, postgres_url: str) -> Result:
         watch = Stopwatch()
         rounds = 0
         with watch:
-            while inbound.run_once():
+            while webhook_round(inbound):
                 rounds += 1
         register.close()
         made = ledger.list_events(limit=None)

@@ -246,7 +246,8 @@ def build_worker(settings: Settings, *, clock: Clock | None = None) -> Worker:
     return Worker(
         owner=owner,
         register=register,
-        steps=(inbound.run_once, outbox.run_once, check.run_once),
+        inbox=inbound,
+        steps=(outbox.run_once, check.run_once),
         ledger=ledger,
         effects=HubSpotEffects(
             hubspot,

@@ -22,6 +22,7 @@ finished and recorded, so the worker exits holding nothing.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import threading
@@ -33,6 +34,7 @@ import structlog
 
 from sync.audit import AuditEntry, Pseudonymizer
 from sync.errors import HubsyncError, RegisterNotSetUp, SyncError
+from sync.handlers.from_hubspot import HubSpotInbound, InboxItem
 from sync.handlers.to_hubspot import Applied, HubSpotEffects, Result
 from sync.model import (
     Direction,
@@ -44,7 +46,7 @@ from sync.model import (
 )
 from sync.ports import Clock, Fields, Ledger, Register
 from sync.residency import ResidencyGuard, Verdict
-from sync.rules.retry import RetryPolicy, decide
+from sync.rules.retry import RetryPolicy, decide, error_info
 
 log = structlog.get_logger("hubsync.worker")
 
@@ -64,9 +66,10 @@ class Worker:
     """Applies events to HubSpot and to the register, round after round.
 
     ``steps`` run at the start of each round: taking the HubSpot webhook inbox
-    (``sync.handlers.from_hubspot``) and the register's outbox (``sync.outbox``) into the
-    ledger, and the periodic subscription check (``sync.subscription_check``),
-    so one loop drives every direction.
+    (``inbox``, ``sync.handlers.from_hubspot``, through ``webhook_round``) and
+    the register's outbox (``sync.outbox``) into the ledger, and the periodic
+    subscription check (``sync.subscription_check``), so one loop drives
+    every direction.
     """
 
     def __init__(
@@ -86,6 +89,7 @@ class Worker:
         retention: timedelta = timedelta(days=30),
         maintenance_every: timedelta = timedelta(minutes=10),
         register: Register | None = None,
+        inbox: HubSpotInbound | None = None,
         steps: Sequence[Callable[[], int]] = (),
     ) -> None:
         self._ledger = ledger
@@ -103,7 +107,10 @@ class Worker:
         self._maintenance_every = maintenance_every
         self._last_maintenance: datetime | None = None
         self._register = register
-        self._steps = tuple(steps)
+        named = [(_name(step), step) for step in steps]
+        if inbox is not None:
+            named.insert(0, (type(inbox).__name__, functools.partial(webhook_round, inbox)))
+        self._steps = tuple(named)
         self._step_paused_until: dict[int, datetime] = {}
         self._step_problems: dict[int, str] = {}  # the register problem each step last met
 
@@ -151,7 +158,7 @@ class Worker:
 
         Returns how many items it handled (webhook events, outbox entries, events).
         """
-        handled = sum(self._run_step(i, step) for i, step in enumerate(self._steps))
+        handled = sum(self._run_step(i, name, step) for i, (name, step) in enumerate(self._steps))
         now = self._clock.now()
         events = self._ledger.claim(self.owner, self._batch_size, now, self._lease)
         if not events:
@@ -204,7 +211,7 @@ class Worker:
         until = now + RESIDENCY_RETRY
         return [_defer(e, RESIDENCY_REFUSED, verdict.reason, until) for e in held]
 
-    def _run_step(self, index: int, step: Callable[[], int]) -> int:
+    def _run_step(self, index: int, name: str, step: Callable[[], int]) -> int:
         """One step of the round; a failure is logged, the step rests a while, the round goes on.
 
         The rest keeps a broken register (say) from filling the log every second.
@@ -220,15 +227,15 @@ class Worker:
             handled = step()
         except RegisterNotSetUp as exc:
             if self._step_problems.get(index) != str(exc):
-                log.error("register_not_set_up", step=_name(step), code=exc.code, reason=str(exc))
+                log.error("register_not_set_up", step=name, code=exc.code, reason=str(exc))
                 self._step_problems[index] = str(exc)
         except SyncError as exc:
-            log.warning("worker_step_failed", step=_name(step), code=exc.code)
+            log.warning("worker_step_failed", step=name, code=exc.code)
         except HubsyncError as exc:
-            log.error("worker_step_failed", step=_name(step), error=type(exc).__name__)
+            log.error("worker_step_failed", step=name, error=type(exc).__name__)
         else:
             if self._step_problems.pop(index, None) is not None:
-                log.info("register_ready", step=_name(step))
+                log.info("register_ready", step=name)
             return handled
         self._step_paused_until[index] = now + STEP_PAUSE
         return 0
@@ -348,6 +355,49 @@ class Worker:
             attempt=event.attempts,
             detail=error.code if error else None,
         )
+
+
+def webhook_round(inbox: HubSpotInbound) -> int:
+    """One batch of the webhook inbox; returns how many of its events were finished or set aside.
+
+    The handler carries each event out in arrival order and returns its
+    error; the worker decides what the error means (``webhook_waits``). One
+    that waits stops the round: that event and the ones after it keep their
+    lease and come back in the same order when it ends. Any other sets the
+    event aside as ``failed``, audited, until an operator replays it
+    (``hubsync inbox replay``), and the round goes on.
+    """
+    work = inbox.lease()
+    if work is None:
+        return 0
+    finished: list[str] = []
+    set_aside: list[tuple[InboxItem, SyncError]] = []
+    for item in work.items:
+        error = inbox.handle(work, item)
+        if error is None:
+            finished.append(item.key)
+        elif webhook_waits(error):
+            log.warning(
+                "webhook_processing_deferred",
+                receipt_key=item.key,
+                code=error.code,
+                http_status=error.http_status,
+            )
+            break
+        else:
+            log.error("webhook_not_processed", receipt_key=item.key, code=error.code)
+            set_aside.append((item, error))
+    return inbox.finish(work, finished, set_aside)
+
+
+def webhook_waits(error: SyncError) -> bool:
+    """Whether a webhook event that met ``error`` waits in the inbox rather than being set aside.
+
+    The error's class (``sync.rules.retry.error_info``) decides: what is
+    retryable (HubSpot or the register unreachable, rate limited, a register
+    not set up) waits; anything else needs an operator.
+    """
+    return error_info(error).error_class is ErrorClass.RETRYABLE
 
 
 def _name(step: Callable[[], int]) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 import structlog
 
 from sync.audit import AuditEntry, Pseudonymizer
-from sync.errors import PermanentError, RetryableError, SyncError
+from sync.errors import PermanentError, SyncError
 from sync.model import (
     ChangeKind,
     Direction,
@@ -59,9 +59,18 @@ NOTICE_ACTIONS = {
 """The audit action of each notice this use case sends, one row per subject."""
 
 
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    """One leased webhook event: its receipt key and the change it holds (None: unreadable)."""
+
+    key: str
+    change: HubSpotChange | None
+    problem: str | None = None
+
+
 @dataclass
-class _Round:
-    """One leased batch: what was read for all of it, and what its verdicts produced.
+class InboxRound:
+    """One leased batch: its items, what was read for all of them, what their verdicts produced.
 
     ``subjects`` (the subject map of the batch's contacts, read in one query)
     and ``written`` (which of the batch's values hubsync wrote) are read
@@ -73,6 +82,7 @@ class _Round:
     ``erased_again`` the contacts whose re-erasure this round queued.
     """
 
+    items: list[InboxItem] = field(default_factory=list)
     subjects: dict[str, list[SubjectId]] = field(default_factory=dict)
     written: set[tuple[str, str, str]] = field(default_factory=set)
     linked: set[str] = field(default_factory=set)
@@ -87,6 +97,18 @@ class _Round:
     def count(self, name: str) -> None:
         self.counts[name] = self.counts.get(name, 0) + 1
 
+    def mark(self) -> tuple[int, int, int, dict[str, int], frozenset[str]]:
+        """Where the round's outputs stand, to drop what one event adds if it fails."""
+        outputs = (len(self.events), len(self.audit), len(self.opt_outs))
+        return (*outputs, dict(self.counts), frozenset(self.erased_again))
+
+    def rewind(self, mark: tuple[int, int, int, dict[str, int], frozenset[str]]) -> None:
+        """Drop the outputs added since ``mark``."""
+        events, audit, opt_outs, counts, erased_again = mark
+        del self.events[events:], self.audit[audit:], self.opt_outs[opt_outs:]
+        self.counts = counts
+        self.erased_again = set(erased_again)
+
     def forget(self, contact_ids: Sequence[str]) -> None:
         """Drop what was read of these contacts' subjects: the map changed under it."""
         for contact_id in contact_ids:
@@ -95,7 +117,11 @@ class _Round:
 
 
 class HubSpotInbound:
-    """Processes the webhook inbox, round after round (a step of the worker's loop)."""
+    """The webhook inbox, a batch at a time: ``lease``, ``handle`` each event, ``finish``.
+
+    The worker drives it (``sync.worker.webhook_round``) and decides what an
+    event's error means: wait in the inbox, or be set aside.
+    """
 
     def __init__(
         self,
@@ -122,50 +148,64 @@ class HubSpotInbound:
         self._batch_size = batch_size
         self._lease = lease
 
-    def run_once(self) -> int:
-        """Lease a batch of webhook events, handle them in order; returns how many finished.
+    def lease(self) -> InboxRound | None:
+        """Lease a batch of webhook events in arrival order, read and prefetched; None: none.
 
-        A retryable failure (HubSpot or the register unreachable, rate
-        limited) stops the round: that event and the ones after it keep
-        their lease and come back when it ends, in the same order. A
-        permanent one sets the event aside as ``failed`` with its payload,
-        audited, until an operator replays it (``hubsync inbox replay``).
+        An item that cannot be read as a change is kept in place, with its
+        problem (a field name, never a value), for the worker to set aside.
         """
         now = self._clock.now()
-        items = self._ledger.claim_webhooks(self._owner, self._batch_size, now, self._lease)
-        if not items:
-            return 0
-        finished: list[str] = []
-        failed: list[str] = []
-        changes: list[tuple[str, HubSpotChange]] = []
-        for key, item in items:
+        leased = self._ledger.claim_webhooks(self._owner, self._batch_size, now, self._lease)
+        if not leased:
+            return None
+        items: list[InboxItem] = []
+        for key, raw in leased:
             try:
-                changes.append((key, self._parse(item)))
-            except ValueError as exc:  # set aside for an operator, never dropped
+                items.append(InboxItem(key, self._parse(raw)))
+            except ValueError as exc:
                 log.error("webhook_unreadable", receipt_key=key, error=str(exc))
-                failed.append(key)
-        work = self._prefetch([change for _, change in changes], now)
-        for key, change in changes:
-            try:
-                self._handle(change, work)
-            except RetryableError as exc:
-                log.warning(
-                    "webhook_processing_deferred",
-                    receipt_key=key,
-                    code=exc.code,
-                    http_status=exc.http_status,
-                )
-                break
-            except SyncError as exc:  # permanent: kept for an operator (hubsync inbox replay)
-                log.error("webhook_not_processed", receipt_key=key, code=exc.code)
-                work.audit.append(self._entry("webhook_not_processed", change, None, exc.code))
-                failed.append(key)
-                continue
-            finished.append(key)
-        self._commit(work, finished, failed)
-        return len(finished) + len(failed)
+                items.append(InboxItem(key, None, str(exc)))
+        work = self._prefetch([i.change for i in items if i.change is not None], now)
+        work.items = items
+        return work
 
-    def _commit(self, work: _Round, finished: list[str], failed: list[str]) -> None:
+    def handle(self, work: InboxRound, item: InboxItem) -> SyncError | None:
+        """Carry out what one webhook event means: None, or the error that stopped it.
+
+        What the event had added to the round is dropped with the error, so a
+        failed event leaves nothing half done to commit (what it wrote to the
+        ledger or the register on the way is idempotent, and done again).
+        """
+        if item.change is None:
+            return PermanentError(
+                f"the webhook event cannot be read: {item.problem}", code="webhook_unreadable"
+            )
+        mark = work.mark()
+        try:
+            self._handle(item.change, work)
+        except SyncError as exc:
+            work.rewind(mark)
+            return exc
+        return None
+
+    def finish(
+        self,
+        work: InboxRound,
+        finished: Sequence[str],
+        set_aside: Sequence[tuple[InboxItem, SyncError]],
+    ) -> int:
+        """Commit the round: its events, audit rows and counters, then the inbox rows.
+
+        ``finished`` are processed; ``set_aside`` are kept as ``failed`` with
+        their payload for an operator (``hubsync inbox replay``), each readable
+        one audited ``webhook_not_processed`` with its error's code. The rest
+        of the batch keeps its lease and comes back when it ends. Returns how
+        many rows were finished or set aside.
+        """
+        for item, error in set_aside:
+            if item.change is not None:
+                entry = self._entry("webhook_not_processed", item.change, None, error.code)
+                work.audit.append(entry)
         now = self._clock.now()
         opt_outs = webhook.distinct_opt_outs(work.opt_outs)
         events = work.events + [self._to_register(c, v) for c, v in opt_outs]
@@ -177,14 +217,15 @@ class HubSpotInbound:
         if work.audit:
             self._ledger.append_audit(work.audit)
         self._ledger.add_counts(work.counts, now)
-        self._ledger.finish_webhooks(finished, now)
-        self._ledger.fail_webhooks(failed, now)
+        self._ledger.finish_webhooks(list(finished), now)
+        self._ledger.fail_webhooks([item.key for item, _ in set_aside], now)
+        return len(finished) + len(set_aside)
 
     # -- facts -----------------------------------------------------------------
 
-    def _prefetch(self, changes: Sequence[HubSpotChange], now: datetime) -> _Round:
+    def _prefetch(self, changes: Sequence[HubSpotChange], now: datetime) -> InboxRound:
         """A round with the subject map and echo marks of its property changes, in two reads."""
-        work = _Round()
+        work = InboxRound()
         edits = [
             c
             for c in changes
@@ -198,7 +239,7 @@ class HubSpotInbound:
             work.written = self._ledger.written_recently([m for m in marks if m], now)
         return work
 
-    def _facts(self, change: HubSpotChange, work: _Round) -> Facts:
+    def _facts(self, change: HubSpotChange, work: InboxRound) -> Facts:
         """What ``rules.webhook`` needs to decide this change, read for its kind."""
         contact = change.object_id
         if contact is None:
@@ -219,7 +260,7 @@ class HubSpotInbound:
             )
         return Facts()
 
-    def _deletion_facts(self, contact: str, work: _Round) -> Facts:
+    def _deletion_facts(self, contact: str, work: InboxRound) -> Facts:
         """An erasure's or an archive's: suppressed, or the map's subjects and their erasure."""
         if self._contact_suppressed(contact, work):
             return Facts(contact_suppressed=True)
@@ -229,7 +270,7 @@ class HubSpotInbound:
         erasing = frozenset(s for s, r in records.items() if r and r.erasure is not None)
         return Facts(subjects=tuple(subjects), erasing=erasing)
 
-    def _property_facts(self, change: HubSpotChange, contact: str, work: _Round) -> Facts:
+    def _property_facts(self, change: HubSpotChange, contact: str, work: InboxRound) -> Facts:
         mark = echo.change_mark(change, self._pseudonymizer.value)
         mapping = self._fields.by_property(change.property_name or "")
         value = change.property_value or ""
@@ -242,7 +283,7 @@ class HubSpotInbound:
             contact_suppressed=email_suppressed and self._contact_suppressed(contact, work),
         )
 
-    def _subjects(self, contact: str, work: _Round) -> tuple[SubjectId, ...] | None:
+    def _subjects(self, contact: str, work: InboxRound) -> tuple[SubjectId, ...] | None:
         """The contact's subjects in the map; None when it has none and was not linked yet."""
         subjects = work.subjects.get(contact)
         if subjects is None:
@@ -251,11 +292,11 @@ class HubSpotInbound:
             return tuple(subjects)
         return None
 
-    def _linked(self, contact: str, work: _Round) -> tuple[SubjectId, ...] | None:
+    def _linked(self, contact: str, work: InboxRound) -> tuple[SubjectId, ...] | None:
         """The subjects this round linked the contact to by email (None: not linked yet)."""
         return tuple(work.subjects.get(contact, ())) if contact in work.linked else None
 
-    def _contact(self, contact: str, work: _Round) -> tuple[bool, str | None]:
+    def _contact(self, contact: str, work: InboxRound) -> tuple[bool, str | None]:
         """Whether HubSpot has the contact, and its address (read once a round)."""
         if contact not in work.contacts:
             found = self._hubspot.get_contact(contact, properties=["email"])
@@ -266,7 +307,7 @@ class HubSpotInbound:
     def _email_suppressed(self, email: str) -> bool:
         return self._ledger.is_suppressed(self._pseudonymizer.email(email))
 
-    def _contact_suppressed(self, contact_id: str, work: _Round) -> bool:
+    def _contact_suppressed(self, contact_id: str, work: InboxRound) -> bool:
         """Whether the contact is suppressed, or this round queued its re-erasure."""
         if contact_id in work.erased_again:
             return True
@@ -274,7 +315,7 @@ class HubSpotInbound:
 
     # -- verdicts --------------------------------------------------------------
 
-    def _handle(self, change: HubSpotChange, work: _Round) -> None:
+    def _handle(self, change: HubSpotChange, work: InboxRound) -> None:
         """Read the facts, ask what the change means, carry it out (linking first if asked)."""
         verdicts = webhook.meaning(change, self._facts(change, work))
         links = [v for v in verdicts if isinstance(v, webhook.LinkSubject)]
@@ -285,7 +326,7 @@ class HubSpotInbound:
         for verdict in verdicts:
             self._carry_out(change, verdict, work)
 
-    def _carry_out(self, change: HubSpotChange, verdict: Verdict, work: _Round) -> None:  # noqa: PLR0912 - one branch per verdict
+    def _carry_out(self, change: HubSpotChange, verdict: Verdict, work: InboxRound) -> None:  # noqa: PLR0912 - one branch per verdict
         if isinstance(verdict, webhook.DropEcho):
             work.count(WEBHOOK_ECHOES_DROPPED)
             if change.kind is ChangeKind.PROPERTY_CHANGED:
@@ -337,7 +378,9 @@ class HubSpotInbound:
         )
         return NewEvent(envelope, Origin.HUBSPOT, Direction.TO_REGISTER)
 
-    def _revert(self, change: HubSpotChange, verdict: webhook.RevertHubSpot, work: _Round) -> None:
+    def _revert(
+        self, change: HubSpotChange, verdict: webhook.RevertHubSpot, work: InboxRound
+    ) -> None:
         """Queue the register's value for HubSpot (an event the worker applies), if it differs."""
         record = self._register.record(verdict.subject)
         if record is None:
@@ -367,7 +410,9 @@ class HubSpotInbound:
             "hubspot_change_reverted", receipt_key=change.receipt_key, field=verdict.field_name
         )
 
-    def _erase_in_register(self, change: HubSpotChange, subject: SubjectId, work: _Round) -> None:
+    def _erase_in_register(
+        self, change: HubSpotChange, subject: SubjectId, work: InboxRound
+    ) -> None:
         """An erasure for the register, and the subject suppressed at once."""
         contact = change.object_id or ""
         record = work.records.get(subject)
@@ -385,7 +430,7 @@ class HubSpotInbound:
         work.forget(sorted(contacts))  # the subject map no longer holds them
         work.audit.append(self._entry("hubspot_erasure_seen", change, subject, "queued"))
 
-    def _erase_again(self, change: HubSpotChange, contact_id: str, work: _Round) -> None:
+    def _erase_again(self, change: HubSpotChange, contact_id: str, work: InboxRound) -> None:
         """A contact that came back after its erasure: an erasure of it, queued like any other.
 
         The worker applies it (the residency policy, the rate budget, retries,
@@ -425,7 +470,7 @@ class HubSpotInbound:
             )
         )
 
-    def _notify(self, change: HubSpotChange, verdict: webhook.Notify, work: _Round) -> None:
+    def _notify(self, change: HubSpotChange, verdict: webhook.Notify, work: InboxRound) -> None:
         self._register.notify(
             RegisterNotice(
                 notice_id=f"{verdict.kind.value}:{change.receipt_key}",
@@ -445,7 +490,7 @@ class HubSpotInbound:
         for subject in verdict.subjects:
             work.audit.append(self._entry(action, change, subject, "notified"))
 
-    def _rekey(self, change: HubSpotChange, verdict: webhook.Rekey, work: _Round) -> None:
+    def _rekey(self, change: HubSpotChange, verdict: webhook.Rekey, work: InboxRound) -> None:
         subjects = self._ledger.rekey_contact(
             list(verdict.old_ids), verdict.new_id, self._clock.now()
         )
@@ -455,7 +500,7 @@ class HubSpotInbound:
         for after in webhook.after_rekey(verdict.new_id, subjects):
             self._carry_out(change, after, work)
 
-    def _link(self, verdict: webhook.LinkSubject, work: _Round) -> None:
+    def _link(self, verdict: webhook.LinkSubject, work: InboxRound) -> None:
         """Link the contact to the subjects of its address (the ledger's, else the register's).
 
         Without an address in the verdict, the contact's own is read from
