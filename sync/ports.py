@@ -17,6 +17,7 @@ from sync.errors import SyncError
 from sync.model import (
     Authority,
     ContactWrites,
+    Direction,
     Envelope,
     ErrorInfo,
     EventKind,
@@ -147,6 +148,12 @@ class EventAdmin(Protocol):
         limit: int | None = 100,
     ) -> list[StoredEvent]:
         """Events matching every filter, oldest first."""
+        ...
+
+    def last_rectified(
+        self, subject_ids: Sequence[str], direction: Direction
+    ) -> dict[tuple[SubjectId, str], datetime]:
+        """When each field of these subjects was last rectified going this way (in one read)."""
         ...
 
     def status(self, now: datetime) -> StatusReport:

@@ -2,7 +2,8 @@
 
 The intake stores each webhook event in the ledger's inbox before it answers
 204. This use case leases them in arrival order, reads the facts each one
-needs (the subject map and hubsync's echo marks for the whole batch at once;
+needs (the subject map and hubsync's echo marks for the whole batch at once,
+and for a field both systems may change, when the register last changed it;
 the suppression list, a created contact's address, a subject's erasure
 state where the kind needs them), asks ``sync.rules.webhook`` what the
 change means, and carries out the verdicts: a register-bound event, a
@@ -29,6 +30,7 @@ import structlog
 from sync.audit import AuditEntry, Pseudonymizer
 from sync.errors import PermanentError, SyncError
 from sync.model import (
+    Authority,
     ChangeKind,
     Direction,
     Envelope,
@@ -79,7 +81,9 @@ class InboxRound:
     (merged per subject at the end, ``rules.webhook.distinct_opt_outs``).
     ``records`` and ``contacts`` keep what was read of a subject or (whether it
     exists, its address) of a HubSpot contact, for the verdicts that follow;
-    ``erased_again`` the contacts whose re-erasure this round queued.
+    ``erased_again`` the contacts whose re-erasure this round queued;
+    ``register_changes`` when the register last changed each field of the
+    subjects in ``history_read`` (for fields both systems may change).
     """
 
     items: list[InboxItem] = field(default_factory=list)
@@ -89,6 +93,8 @@ class InboxRound:
     records: dict[SubjectId, SubjectRecord | None] = field(default_factory=dict)
     contacts: dict[str, tuple[bool, str | None]] = field(default_factory=dict)
     erased_again: set[str] = field(default_factory=set)
+    register_changes: dict[tuple[SubjectId, str], datetime] = field(default_factory=dict)
+    history_read: set[SubjectId] = field(default_factory=set)
     events: list[NewEvent] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
@@ -237,7 +243,22 @@ class HubSpotInbound:
             work.subjects = {contact: found.get(contact, []) for contact in contacts}
             marks = [echo.change_mark(c, self._pseudonymizer.value) for c in edits]
             work.written = self._ledger.written_recently([m for m in marks if m], now)
+            shared = [c.object_id for c in edits if self._shared(c) and c.object_id]
+            self._read_history([s for c in shared for s in work.subjects.get(c, ())], work)
         return work
+
+    def _shared(self, change: HubSpotChange) -> bool:
+        """Whether the change is of a field both systems may change (last writer wins)."""
+        mapping = self._fields.by_property(change.property_name or "")
+        return mapping is not None and mapping.authority is Authority.BOTH
+
+    def _read_history(self, subjects: Sequence[SubjectId], work: InboxRound) -> None:
+        """When the register last changed each field of these subjects (once a round each)."""
+        unread = sorted(set(subjects) - work.history_read)
+        if unread:
+            found = self._ledger.last_rectified(unread, Direction.TO_HUBSPOT)
+            work.register_changes.update(found)
+            work.history_read.update(unread)
 
     def _facts(self, change: HubSpotChange, work: InboxRound) -> Facts:
         """What ``rules.webhook`` needs to decide this change, read for its kind."""
@@ -275,10 +296,19 @@ class HubSpotInbound:
         mapping = self._fields.by_property(change.property_name or "")
         value = change.property_value or ""
         email_suppressed = change.changes_email and bool(value) and self._email_suppressed(value)
+        subjects = self._subjects(contact, work)
+        changed_at: dict[SubjectId, datetime] = {}
+        if mapping is not None and subjects and self._shared(change):
+            self._read_history(subjects, work)
+            for subject in subjects:
+                at = work.register_changes.get((subject, mapping.field))
+                if at is not None:
+                    changed_at[subject] = at
         return Facts(
             mapped=None if mapping is None else webhook.Mapped(mapping.field, mapping.authority),
             written=mark in work.written,
-            subjects=self._subjects(contact, work),
+            subjects=subjects,
+            register_changed_at=changed_at,
             email_suppressed=email_suppressed,
             contact_suppressed=email_suppressed and self._contact_suppressed(contact, work),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -13,14 +14,16 @@ from sync.deadlines import MAX_EXTENSION_DAYS, due_at
 from sync.errors import (
     InvalidTransition,
 )
-from sync.ledger.db import Cursor, Lock, check_storable, ts
+from sync.ledger.db import Cursor, Lock, check_storable, chunks, moment, ts
 from sync.ledger.events import EVENT_COLUMNS, EventsPart, event_of
 from sync.model import (
+    Direction,
     EventKind,
     EventState,
     Origin,
     StatusReport,
     StoredEvent,
+    SubjectId,
 )
 
 
@@ -147,6 +150,37 @@ class OperationsPart(EventsPart):
             params.append(limit)
         with self._read() as cur:
             return [event_of(r) for r in self._exec(cur, sql, params).fetchall()]
+
+    def last_rectified(
+        self, subject_ids: Sequence[str], direction: Direction
+    ) -> dict[tuple[SubjectId, str], datetime]:
+        """When each field of these subjects was last rectified going ``direction``, in one read.
+
+        Keyed by (subject, field name), the latest occurrence time among the
+        subjects' rectifications that may take effect (superseded and
+        skipped ones never do). A field is one the event names
+        (``StoredEvent.field_names``: its changes, and ``email`` when it
+        carries one). The authority rule reads it (``sync.rules.authority``).
+        """
+        found: dict[tuple[SubjectId, str], datetime] = {}
+        wanted = sorted(set(subject_ids))
+        never = (EventState.SUPERSEDED.value, EventState.SKIPPED.value)
+        with self._read() as cur:
+            for chunk in chunks(wanted, 500):
+                marks = ", ".join("?" for _ in chunk)
+                rows = self._exec(
+                    cur,
+                    "SELECT subject_id, field_names, occurred_at FROM events "
+                    f"WHERE subject_id IN ({marks}) AND kind = ? AND direction = ? "
+                    "AND state NOT IN (?, ?)",
+                    (*chunk, EventKind.RECTIFICATION.value, direction.value, *never),
+                ).fetchall()
+                for subject, names, occurred in rows:
+                    at = moment(float(occurred))
+                    for name in json.loads(names):
+                        key = (SubjectId(subject), str(name))
+                        found[key] = max(found.get(key, at), at)
+        return found
 
     def status(self, now: datetime) -> StatusReport:
         """Counts by state and kind, deadlines, and the age of the oldest ready event."""

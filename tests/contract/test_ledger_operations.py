@@ -14,8 +14,10 @@ from sync.clock import FixedClock
 from sync.errors import EventNotFound, InvalidTransition
 from sync.ledger.sql import SqlLedger
 from sync.model import (
+    Direction,
     EventKind,
     EventState,
+    Origin,
 )
 from tests.conftest import T0
 from tests.contract.ledger_helpers import (
@@ -294,3 +296,49 @@ def test_extend_deadline_refuses_a_finished_event(ledger: SqlLedger) -> None:
 
     with pytest.raises(InvalidTransition):
         ledger.extend_deadline(seq, 10, at(1), audit_of(AuditAction.DEADLINE_EXTENDED))
+
+
+# -- the last change of each field -----------------------------------------------
+
+
+def test_last_rectified_names_each_fields_latest_change_per_subject_and_direction(
+    ledger: SqlLedger,
+) -> None:
+    submit(
+        ledger,
+        event("r1", "C-1", occurred=at(10), changes={"first_name": "A"}, email=None),
+        event("r2", "C-1", occurred=at(30), changes={"first_name": "B", "phone": "1"}),
+        event("r3", "C-1", occurred=at(20), changes={"first_name": "C"}, email=None),
+        event("r4", "C-2", occurred=at(40), changes={"phone": "2"}, email=None),
+        event("o1", "C-1", EventKind.MARKETING_OPT_OUT, occurred=at(90)),  # not a rectification
+        event(
+            "h1",
+            "C-1",
+            occurred=at(99),
+            origin=Origin.HUBSPOT,
+            direction=Direction.TO_REGISTER,
+            changes={"first_name": "D"},
+            email=None,
+        ),
+    )
+
+    found = ledger.last_rectified(["C-1", "C-2", "C-3"], Direction.TO_HUBSPOT)
+
+    assert found == {
+        ("C-1", "first_name"): at(30),
+        ("C-1", "phone"): at(30),
+        ("C-1", "email"): at(30),  # r2 carries the address
+        ("C-2", "phone"): at(40),
+    }
+    assert ledger.last_rectified(["C-1"], Direction.TO_REGISTER) == {("C-1", "first_name"): at(99)}
+    assert ledger.last_rectified([], Direction.TO_HUBSPOT) == {}
+
+
+def test_last_rectified_leaves_out_changes_that_never_take_effect(ledger: SqlLedger) -> None:
+    submit(ledger, event("r1", "C-1", occurred=at(10), email=None))
+    skipped = seq_of(ledger, "r1")
+    ledger.skip([skipped], "duplicate", at(11), audit_of(AuditAction.EVENT_SKIPPED, at(11)))
+    submit(ledger, event("r2", "C-1", occurred=at(5), email=None))
+    submit(ledger, event("e1", "C-1", EventKind.ERASURE, occurred=at(20)))  # supersedes r2
+
+    assert ledger.last_rectified(["C-1"], Direction.TO_HUBSPOT) == {}

@@ -331,3 +331,39 @@ def test_a_blocked_resurrection_is_erased_again_through_the_queue_while_residenc
     assert revert.last_error is not None
     assert revert.last_error.code == "residency_refused"
     assert loop.properties(other)["email"] == "someone.else@example.se"
+
+
+def _firstname_edit(loop: Loop, contact: str, value: str, occurred: datetime, n: int) -> None:
+    """A HubSpot user's edit of ``firstname`` that occurred at ``occurred``, in the inbox."""
+    item = {
+        "eventId": 900_000 + n,
+        "subscriptionId": 900_001,
+        "portalId": 62515,
+        "occurredAt": int(occurred.timestamp() * 1000),
+        "subscriptionType": "contact.propertyChange",
+        "objectId": int(contact),
+        "propertyName": "firstname",
+        "propertyValue": value,
+        "changeSource": "CRM_UI",
+        "sourceId": "userId:1",
+    }
+    key = f"62515:900001:{900_000 + n}"
+    loop.ledger.store_webhooks([(key, item)], datetime.now(UTC), timedelta(days=1))
+
+
+def test_a_shared_field_takes_the_latest_change_by_when_each_occurred(loop: Loop) -> None:
+    contact = loop.link("C-1", "anna@example.se", first_name="Anna")
+    changed_at = datetime.now(UTC)
+    loop.submit("rectification", "C-1", "reg-later", changes={"first_name": "Reggie"})
+
+    # An edit HubSpot made before the register's change: the register's wins.
+    _firstname_edit(loop, contact, "Hubby", changed_at - timedelta(minutes=1), 1)
+    loop.settle()
+    assert loop.customer("C-1")["first_name"] == "Anna"
+    assert not [e for e in loop.register_events() if e.kind is EventKind.RECTIFICATION]
+    assert loop.properties(contact)["firstname"] == "Reggie"
+
+    # An edit made after it: HubSpot's wins.
+    _firstname_edit(loop, contact, "Hubert", changed_at + timedelta(minutes=1), 2)
+    loop.settle()
+    assert loop.customer("C-1")["first_name"] == "Hubert"
