@@ -27,24 +27,24 @@ from connectors.hubspot.webhook_payloads import change_from_item, inbox_items
 from connectors.register.build import register_from_settings
 from connectors.register.sql import SqlRegister
 from mappings import MappingFileError, load_mapping
-from sync.access import AccessExporter, AccessExports
 from sync.audit import Pseudonymizer
 from sync.clock import SystemClock
 from sync.errors import ConfigurationError, HubsyncError
+from sync.handlers.access import AccessExporter, AccessExports
 from sync.handlers.from_hubspot import HubSpotInbound
+from sync.handlers.outbox import RegisterOutbox
+from sync.handlers.residency import ResidencyGuard
+from sync.handlers.subscription_check import SubscriptionCheck
 from sync.handlers.to_hubspot import HubSpotEffects
 from sync.intake import IntakeOptions, Readiness, build_app
 from sync.ledger import open_ledger
 from sync.ledger.sql import SqlLedger
 from sync.model import RegisterReadiness
 from sync.operator import Operator
-from sync.outbox import RegisterOutbox
 from sync.ports import Clock, HubSpot, Ledger, Register
 from sync.register_readiness import CachedReadiness, with_register
-from sync.residency import ResidencyGuard
 from sync.rules.retry import RetryPolicy
 from sync.settings import Settings
-from sync.subscription_check import SubscriptionCheck
 from sync.system_check import CheckParts, HubSpotProbe, run_checks
 from sync.worker import Worker, worker_id
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sync.access import EXPORTED, AccessExporter, Progress
 from sync.audit import (
     AuditAction,
     AuditBuilder,
@@ -25,6 +24,7 @@ from sync.audit import (
     event_builder,
 )
 from sync.errors import ConfigurationError, EventNotFound, InvalidEvent, InvalidTransition
+from sync.handlers.access import EXPORTED, AccessExporter, Progress
 from sync.logs import EMAIL_PATTERN
 from sync.model import (
     Direction,

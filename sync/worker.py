@@ -35,6 +35,7 @@ import structlog
 from sync.audit import AuditEntry, Pseudonymizer
 from sync.errors import HubsyncError, RegisterNotSetUp, SyncError
 from sync.handlers.from_hubspot import HubSpotInbound, InboxItem
+from sync.handlers.residency import ResidencyGuard, Verdict
 from sync.handlers.to_hubspot import Applied, HubSpotEffects, Result
 from sync.model import (
     Direction,
@@ -45,7 +46,6 @@ from sync.model import (
     StoredEvent,
 )
 from sync.ports import Clock, Fields, Ledger, Register
-from sync.residency import ResidencyGuard, Verdict
 from sync.rules.retry import RetryPolicy, decide, error_info
 
 log = structlog.get_logger("hubsync.worker")
@@ -67,8 +67,8 @@ class Worker:
 
     ``steps`` run at the start of each round: taking the HubSpot webhook inbox
     (``inbox``, ``sync.handlers.from_hubspot``, through ``webhook_round``) and
-    the register's outbox (``sync.outbox``) into the ledger, and the periodic
-    subscription check (``sync.subscription_check``), so one loop drives
+    the register's outbox (``sync.handlers.outbox``) into the ledger, and the periodic
+    subscription check (``sync.handlers.subscription_check``), so one loop drives
     every direction.
     """
 

@@ -14,9 +14,10 @@ from pathlib import Path
 import click
 import structlog
 
-from sync import access, bootstrap
+from sync import bootstrap
 from sync.cli.options import CliState, pass_state
 from sync.cli.render import ExportProgress
+from sync.handlers import access
 
 log = structlog.get_logger("hubsync.cli")
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from sync.access import EXPORTED, AccessExports, holds_anything
 from sync.audit import Pseudonymizer
 from sync.errors import (
     MappingError,
@@ -31,6 +30,7 @@ from sync.errors import (
     SubjectAbsent,
     SyncError,
 )
+from sync.handlers.access import EXPORTED, AccessExports, holds_anything
 from sync.model import Envelope, EventKind, StoredEvent, SubjectRecord
 from sync.ports import Clock, Fields, HubSpot, Ledger
 from sync.rules import batching, echo, rights, transfer

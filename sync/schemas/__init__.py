@@ -7,7 +7,7 @@ from importlib import resources
 from typing import Any
 
 ACCESS_EXPORT = "access-export.schema.json"
-"""The document of ``hubsync export`` and of ``access`` events (``sync.access``)."""
+"""The document of ``hubsync export`` and of ``access`` events (``sync.handlers.access``)."""
 
 
 def load(name: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import pytest
 
 from sync.clock import FixedClock
 from sync.errors import PermanentError, RateLimited, RetryableError, SyncError
-from sync.residency import ResidencyGuard, retry_delay
+from sync.handlers.residency import ResidencyGuard, retry_delay
 from tests.conftest import T0
 
 PERIOD = timedelta(minutes=60)

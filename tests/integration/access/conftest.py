@@ -15,8 +15,8 @@ from connectors.hubspot.sandbox.config import SandboxConfig
 from connectors.hubspot.sandbox.server import RunningSandbox, running_sandbox
 from connectors.register.sql import SqlRegister
 from sync import bootstrap
-from sync.access import AccessExporter
 from sync.clock import SystemClock
+from sync.handlers.access import AccessExporter
 from sync.ledger.sql import SqlLedger
 from sync.schemas import ACCESS_EXPORT, load
 from sync.settings import Settings, load_settings

@@ -10,9 +10,9 @@ import pytest
 
 from connectors.register.sql import SqlRegister
 from sync import bootstrap
-from sync.access import SCHEMA_ID, AccessExporter, file_name
 from sync.clock import SystemClock
 from sync.errors import RateLimited, SubjectUnknown
+from sync.handlers.access import SCHEMA_ID, AccessExporter, file_name
 from sync.ledger.sql import SqlLedger
 from sync.schemas import ACCESS_EXPORT, load
 from tests.integration.access.conftest import (

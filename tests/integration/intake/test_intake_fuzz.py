@@ -36,10 +36,10 @@ from hypothesis import strategies as st
 from connectors.register.sql import SqlRegister
 from sync.audit import Pseudonymizer
 from sync.clock import FixedClock
+from sync.handlers.outbox import RegisterOutbox
 from sync.ledger.postgres import PostgresLedger
 from sync.ledger.sql import SqlLedger
 from sync.ledger.sqlite import SqliteLedger
-from sync.outbox import RegisterOutbox
 from tests.conftest import T0, postgres_url_or_skip
 from tests.integration.intake.conftest import Harness, served
 

@@ -11,9 +11,9 @@ import structlog
 from connectors.register.sql import SqlRegister
 from sync.audit import Pseudonymizer
 from sync.clock import FixedClock
+from sync.handlers.outbox import RegisterOutbox
 from sync.ledger.sql import SqlLedger
 from sync.model import Direction, EventKind, NewEvent, Origin
-from sync.outbox import RegisterOutbox
 from tests.conftest import T0
 from tests.integration.register.events import register_side
 
