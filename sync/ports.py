@@ -458,8 +458,12 @@ class HubSpot(Protocol):
         """Subscribe or unsubscribe one address to the named subscriptions."""
         ...
 
-    def ensure_restriction_property(self) -> None:
-        """Create hubsync's property group and restriction property unless they exist."""
+    def set_restricted(self, contact_ids: Sequence[str], restricted: bool) -> ContactWrites:
+        """Mark (or unmark) contacts as restricted (Art. 18); an outcome per id, and merges seen."""
+        ...
+
+    def restricted(self, contact_id: str) -> bool | None:
+        """Whether a contact is marked restricted; None when HubSpot has no such contact."""
         ...
 
     def subscription_statuses(self, email: str) -> SubscriptionStatuses:

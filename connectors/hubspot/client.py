@@ -375,7 +375,27 @@ class HubSpotClient:
 
     # -- restriction property ------------------------------------------------
 
-    def ensure_restriction_property(self) -> None:
+    def set_restricted(self, contact_ids: Sequence[str], restricted: bool) -> ContactWrites:
+        """Set (or clear) hubsync's restriction property on these contacts, creating it first.
+
+        The property (``RESTRICTION_PROPERTY``, in the ``hubsync`` group) is
+        HubSpot's vocabulary and stays here; the answer is the batch
+        update's, per contact.
+        """
+        if not contact_ids:
+            return ContactWrites({})
+        self._ensure_restriction_property()
+        value = "true" if restricted else ""
+        return self.update_contacts({c: {RESTRICTION_PROPERTY: value} for c in contact_ids})
+
+    def restricted(self, contact_id: str) -> bool | None:
+        """Whether the contact carries the restriction; None when HubSpot has no such contact."""
+        found = self.get_contact(contact_id, properties=[RESTRICTION_PROPERTY])
+        if found is None:
+            return None
+        return found.properties.get(RESTRICTION_PROPERTY) == "true"
+
+    def _ensure_restriction_property(self) -> None:
         """Create the ``hubsync`` group and ``hubsync_processing_restricted`` once."""
         if self._property_ready:
             return

@@ -25,7 +25,6 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
-from sync.handlers.to_hubspot import RESTRICTION_PROPERTY as RESTRICTED
 from sync.model import Envelope, EventKind, EventState, NoticeKind, RegisterNotice
 from sync.operator import Operator, new_envelope
 from sync.ports import HubSpot
@@ -260,8 +259,7 @@ class Demo:
         person = self.people[3]
         self.change(EventKind.RESTRICTION, person, "demo-restriction")
         self.settle()
-        found = self.hubspot.get_contact(person.contact_id, properties=[RESTRICTED])
-        flagged = found is not None and found.properties.get(RESTRICTED) == "true"
+        flagged = self.hubspot.restricted(person.contact_id) is True
         unsubscribed = self.hubspot.subscription_statuses(person.email).unsubscribed_from_all
         self.check(
             "restriction",
@@ -278,8 +276,7 @@ class Demo:
         self.settle()
         self.change(EventKind.RESTRICTION_LIFTED, person, "demo-restriction-lifted")
         self.settle()
-        found = self.hubspot.get_contact(person.contact_id, properties=[RESTRICTED])
-        cleared = found is not None and not found.properties.get(RESTRICTED)
+        cleared = self.hubspot.restricted(person.contact_id) is False
         self.check(
             "restriction_lifted",
             "register -> HubSpot",

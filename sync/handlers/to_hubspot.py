@@ -35,7 +35,6 @@ from sync.model import Envelope, EventKind, StoredEvent, SubjectRecord
 from sync.ports import Clock, Fields, HubSpot, Ledger
 from sync.rules import batching, echo, rights, transfer
 
-RESTRICTION_PROPERTY = "hubsync_processing_restricted"
 ABSENT = "absent"
 
 
@@ -349,19 +348,21 @@ class HubSpotEffects:
         return Applied(action, ("email", "subscription_ids"))
 
     def _restrict(self, targets: list[_Target]) -> dict[int, Result]:
-        return self._restriction(targets, "true", "processing_restricted", unsubscribe=True)
+        return self._restriction(targets, True, "processing_restricted", unsubscribe=True)
 
     def _lift_restriction(self, targets: list[_Target]) -> dict[int, Result]:
         # Lifting clears the property and subscribes nothing: consent is not restored.
-        return self._restriction(targets, "", "restriction_lifted", unsubscribe=False)
+        return self._restriction(targets, False, "restriction_lifted", unsubscribe=False)
 
     def _restriction(
-        self, targets: list[_Target], value: str, action: str, *, unsubscribe: bool
+        self, targets: list[_Target], restricted: bool, action: str, *, unsubscribe: bool
     ) -> dict[int, Result]:
-        self._hubspot.ensure_restriction_property()
         results: dict[int, Result] = {}
-        updates = {c: {RESTRICTION_PROPERTY: value} for t in targets for c in t.contact_ids}
-        outcomes = self._write(updates)
+        ids = list(dict.fromkeys(c for t in targets for c in t.contact_ids))
+        written = self._hubspot.set_restricted(ids, restricted)
+        for old, new in written.renamed.items():
+            self._ledger.rekey_contact([old], new, self._clock.now())
+        outcomes: dict[str, SyncError | None] = dict(written.errors)
         emails = [t.email for t in targets if t.email] if unsubscribe else []
         unsubscribed = self._hubspot.unsubscribe_all(emails) if emails else {}
         for target in targets:
@@ -377,7 +378,6 @@ class HubSpotEffects:
             results[target.event.seq] = Applied(
                 action,
                 ("email",) if unsubscribe and target.email else (),
-                (RESTRICTION_PROPERTY,),
                 note=ABSENT if absent else None,
             )
         return results
