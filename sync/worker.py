@@ -34,9 +34,10 @@ import structlog
 
 from sync.audit import AuditEntry, Pseudonymizer
 from sync.errors import HubsyncError, RegisterNotSetUp, SyncError
-from sync.handlers.from_hubspot import HubSpotInbound, InboxItem
+from sync.handlers.from_hubspot import HubSpotInbound
 from sync.handlers.residency import ResidencyGuard, Verdict
 from sync.handlers.to_hubspot import Applied, HubSpotEffects, Result
+from sync.handlers.webhook_facts import InboxItem
 from sync.model import (
     Direction,
     ErrorClass,

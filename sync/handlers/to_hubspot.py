@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from sync.audit import Pseudonymizer
 from sync.errors import (
@@ -32,7 +33,7 @@ from sync.errors import (
 )
 from sync.handlers.access import EXPORTED, AccessExports, holds_anything
 from sync.model import Envelope, EventKind, StoredEvent, SubjectRecord
-from sync.ports import Clock, Fields, HubSpot, Ledger
+from sync.ports import Clock, EchoMarks, Fields, HubSpot, SubjectMap
 from sync.rules import batching, echo, rights, transfer
 
 ABSENT = "absent"
@@ -63,13 +64,17 @@ class _Target:
     email: str | None
 
 
+class EffectsLedger(SubjectMap, EchoMarks, Protocol):
+    """The ledger's roles the effects use: the subject map, and echo marks of what they wrote."""
+
+
 class HubSpotEffects:
     """Applies register-side events to HubSpot, batched by kind."""
 
     def __init__(
         self,
         hubspot: HubSpot,
-        ledger: Ledger,
+        ledger: EffectsLedger,
         fields: Fields,
         pseudonymizer: Pseudonymizer,
         clock: Clock,
