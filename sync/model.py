@@ -3,6 +3,10 @@
 Everything here is an immutable value with no behaviour that touches the
 outside world. The same lower_snake strings are used in code, the database,
 JSON, logs, metrics and the CLI.
+
+It is over 500 lines on purpose: it is the vocabulary, declarations without
+logic, and a reader looking for any type the ports speak finds it here
+rather than in one of a dozen small files.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ The core (operator, worker, intake) depends on these, never on a backend:
 ``SqliteLedger`` and ``PostgresLedger`` implement ``Ledger`` (one contract
 suite checks both); ``SystemClock`` and ``FixedClock`` implement ``Clock``.
 HubSpot and the register get their ports with their connectors.
+
+It is over 500 lines on purpose: signatures and their contracts only, one
+protocol per role, kept together so that what the core asks of the outside
+world can be read in one place.
 """
 
 from __future__ import annotations
