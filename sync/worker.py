@@ -6,15 +6,22 @@ subject, in order), checks data residency, applies HubSpot-bound events to
 HubSpot in batches and register-bound ones through the register connector,
 then records every outcome and its audit row in one ledger transaction:
 
-==================  ==============================================================
-result              what happens
-==================  ==============================================================
-applied             ``done`` (an erasure also suppresses and scrubs the subject)
-``SubjectAbsent``   ``done`` with the note ``absent``
-``RateLimited``     back to ``pending`` after the window, the attempt not counted
-``RetryableError``  ``pending`` after backoff, or ``failed`` once attempts run out
-``PermanentError``  ``failed`` (dead-lettered for an operator)
-==================  ==============================================================
+====================  ============================================================
+result                what happens
+====================  ============================================================
+applied               ``done`` (an erasure also suppresses and scrubs the subject)
+``SubjectAbsent``     ``done`` with the note ``absent``
+``RateLimited``       back to ``pending`` after the window, the attempt not counted
+``RegisterNotSetUp``  ``pending`` until the operator's fix, the attempt not counted
+``RetryableError``    ``pending`` after backoff, or ``failed`` once attempts run out
+``PermanentError``    ``failed`` (dead-lettered for an operator)
+====================  ============================================================
+
+While residency refuses (a location outside the list, or a check that
+failed), only what carries no personal data goes out (an erasure of
+contacts known by id, ``rules.transfer``); the rest waits, its attempt not
+counted. The decisions are ``sync.rules.retry.decide``; this module logs,
+audits and records them.
 
 A stop request (SIGTERM) is honoured between rounds: the round in hand is
 finished and recorded, so the worker exits holding nothing.
