@@ -151,11 +151,13 @@ class EventsPart(AuditChainPart, SubjectsPart):
                 if new.envelope.kind is EventKind.ERASURE:
                     erasing.add(new.envelope.subject_id)
             results, seqs = self._insert_many(cur, events, refused, now_s, due_s)
-            stored = self._get_many(cur, seqs)  # as stored, before any supersession
+            # Audit rows describe the events as stored, before any supersession;
+            # without audit nothing is read back (the intake's hot path).
+            stored = self._get_many(cur, list(seqs.values())) if audit is not None else []
             first_erasures: dict[SubjectId, int] = {}
-            for event in stored:
-                if event.kind is EventKind.ERASURE:
-                    first_erasures.setdefault(event.subject_id, event.seq)
+            for new, seq in zip(events, seqs_in_order(events, seqs), strict=True):
+                if seq is not None and new.envelope.kind is EventKind.ERASURE:
+                    first_erasures.setdefault(new.envelope.subject_id, seq)
             self._begin_erasures(cur, first_erasures, now_s)
             if audit is not None:
                 self._append_audit(cur, [audit(e) for e in stored])
@@ -168,10 +170,11 @@ class EventsPart(AuditChainPart, SubjectsPart):
         refused: Sequence[bool],
         now_s: float,
         due_s: float,
-    ) -> tuple[list[SubmitResult], list[int]]:
+    ) -> tuple[list[SubmitResult], dict[int, int]]:
         """Store events with one multi-row INSERT per 100; ``refused`` ones as skipped.
 
-        Returns the answers, and the seqs of the events newly stored, in order.
+        Returns the answers, and the seq of each newly stored event by its
+        index in ``events`` (in order; a duplicate has none).
         """
         stored: dict[tuple[str, str], int] = {}
         for start in range(0, len(events), INSERT_CHUNK):
@@ -187,12 +190,12 @@ class EventsPart(AuditChainPart, SubjectsPart):
             rows = self._exec(cur, sql, params).fetchall()
             stored.update(((r[0], r[1]), int(r[2])) for r in rows)
         results: list[SubmitResult] = []
-        seqs: list[int] = []
-        for new, no in zip(events, refused, strict=True):
+        seqs: dict[int, int] = {}
+        for index, (new, no) in enumerate(zip(events, refused, strict=True)):
             key = (new.origin.value, new.envelope.event_id)
             seq = stored.pop(key, None)  # a second copy in the same batch is a duplicate
             if seq is not None:
-                seqs.append(seq)
+                seqs[index] = seq
                 state = EventState.SKIPPED if no else EventState.PENDING
                 results.append(SubmitResult(new.envelope.event_id, new.origin, state, False))
             else:
@@ -493,3 +496,8 @@ class EventsPart(AuditChainPart, SubjectsPart):
             ).fetchall()
             found.update((int(r[0]), event_of(r)) for r in rows)
         return [found[seq] for seq in seqs]
+
+
+def seqs_in_order(events: Sequence[NewEvent], seqs: dict[int, int]) -> list[int | None]:
+    """The seq stored for each of ``events`` (None for a duplicate), in their order."""
+    return [seqs.get(index) for index in range(len(events))]
