@@ -155,9 +155,10 @@ class EventsPart(AuditChainPart, SubjectsPart):
             # without audit nothing is read back (the intake's hot path).
             stored = self._get_many(cur, list(seqs.values())) if audit is not None else []
             first_erasures: dict[SubjectId, int] = {}
-            for new, seq in zip(events, seqs_in_order(events, seqs), strict=True):
-                if seq is not None and new.envelope.kind is EventKind.ERASURE:
-                    first_erasures.setdefault(new.envelope.subject_id, seq)
+            for index, seq in seqs.items():
+                envelope = events[index].envelope
+                if envelope.kind is EventKind.ERASURE:
+                    first_erasures.setdefault(envelope.subject_id, seq)
             self._begin_erasures(cur, first_erasures, now_s)
             if audit is not None:
                 self._append_audit(cur, [audit(e) for e in stored])
@@ -496,8 +497,3 @@ class EventsPart(AuditChainPart, SubjectsPart):
             ).fetchall()
             found.update((int(r[0]), event_of(r)) for r in rows)
         return [found[seq] for seq in seqs]
-
-
-def seqs_in_order(events: Sequence[NewEvent], seqs: dict[int, int]) -> list[int | None]:
-    """The seq stored for each of ``events`` (None for a duplicate), in their order."""
-    return [seqs.get(index) for index in range(len(events))]
