@@ -39,6 +39,7 @@ class AuditAction:
     SUPPRESSION_LIFTED = "suppression_lifted"
     WEBHOOKS_REPLAYED = "webhooks_replayed"
     WEBHOOKS_SKIPPED = "webhooks_skipped"
+    OUTBOX_ROWS_SKIPPED = "outbox_rows_skipped"
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,6 +93,7 @@ def build_operator(
         pseudonym_key=key.get_secret_value().encode() if key else None,
         daily_budget=build_budget(settings, ledger, clock).daily_usage,
         register_readiness=lambda: register_readiness(settings, clock),
+        open_register=lambda: register_from_settings(settings.register, clock.now),
     )
 
 

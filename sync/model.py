@@ -506,6 +506,22 @@ class SetAsideRow:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboxProblem:
+    """A row of the register's outbox that is not a valid event, as an operator sees it.
+
+    It is read past, never stored and never acknowledged by hubsync: it
+    waits in the register's outbox until the register's operators correct
+    it there (hubsync then takes it as it comes) or an operator skips it
+    (``hubsync outbox skip``, audited). ``problems`` name fields and rules,
+    never a value (``sync.rules.input``, the same rules as ``POST /v1/events``).
+    """
+
+    outbox_id: str
+    written_at: datetime | None
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class SubjectRecord:
     """What the ledger knows of a subject: email, HubSpot ids, erasure state."""
 

@@ -8,7 +8,8 @@ returned here carries a payload: events are shown by ``StoredEvent.public()``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +24,13 @@ from sync.audit import (
     action_entry,
     event_builder,
 )
-from sync.errors import ConfigurationError, EventNotFound, InvalidEvent, InvalidTransition
+from sync.errors import (
+    ConfigurationError,
+    EventNotFound,
+    InvalidEvent,
+    InvalidTransition,
+    SyncError,
+)
 from sync.handlers.access import EXPORTED, AccessExporter, Progress
 from sync.logs import EMAIL_PATTERN
 from sync.model import (
@@ -34,13 +41,14 @@ from sync.model import (
     EventState,
     NewEvent,
     Origin,
+    OutboxProblem,
     RegisterReadiness,
     SetAsideRow,
     StoredEvent,
     SubjectId,
     SubmitResult,
 )
-from sync.ports import Clock, Ledger
+from sync.ports import Clock, Ledger, Register
 from sync.rules.input import problems
 from sync.status import DailyBudgetReader, OperatorReport, read_report
 from sync.timefmt import iso_utc
@@ -57,7 +65,9 @@ class Operator:
     without the audit key while writing ones refuse clearly without it.
     ``daily_budget`` reads HubSpot's daily budget for ``status`` (wired by
     ``sync.bootstrap``; without it the report leaves the budget out), and
-    ``register_readiness`` whether the register is set up (likewise).
+    ``register_readiness`` whether the register is set up (likewise);
+    ``open_register`` connects to the register for the outbox commands,
+    which close it when done.
     """
 
     ledger: Ledger
@@ -66,6 +76,7 @@ class Operator:
     pseudonym_key: bytes | None = None
     daily_budget: DailyBudgetReader | None = None
     register_readiness: Callable[[], RegisterReadiness] | None = None
+    open_register: Callable[[], Register] | None = None
     _pseudonymizer: Pseudonymizer | None = None
 
     @property
@@ -205,6 +216,54 @@ class Operator:
         )
         return self.ledger.skip_webhooks(list(receipt_keys), self.clock.now(), audit)
 
+    def outbox(self, shown: int = 20) -> OutboxReport:
+        """The register's outbox rows that are not valid events (id, when, problems).
+
+        Counted as far as the register reads (``Register.outbox_problems``).
+        """
+        with self._register() as register:
+            found = register.outbox_problems(OUTBOX_COUNTED)
+        return OutboxReport(len(found), found[:shown])
+
+    def skip_outbox(self, outbox_ids: Sequence[str], reason: str) -> list[str]:
+        """Give up register outbox rows that are not valid events; returns the ids skipped.
+
+        Only rows ``outbox`` lists can be skipped: a valid row is hubsync's to
+        take. The audit row (the ids and the masked reason) is written first,
+        then the rows are acknowledged in the register, so a skip is never
+        unaudited; doing it again skips nothing twice.
+        """
+        safe = mask(reason)[:200]
+        with self._register() as register:
+            waiting = {p.outbox_id for p in register.outbox_problems(OUTBOX_COUNTED)}
+            chosen = [i for i in dict.fromkeys(outbox_ids) if i in waiting]
+            if chosen:
+                self.ledger.append_audit(
+                    [
+                        action_entry(
+                            AuditAction.OUTBOX_ROWS_SKIPPED,
+                            f"{len(chosen)} skipped",
+                            at=self.clock.now(),
+                            actor=self.actor,
+                            direction=Direction.TO_HUBSPOT.value,
+                            system=Origin.REGISTER.value,
+                            detail=f"outbox ids {', '.join(chosen)}: {safe}"[:500],
+                        )
+                    ]
+                )
+                register.acknowledge(chosen)
+        return chosen
+
+    @contextmanager
+    def _register(self) -> Iterator[Register]:
+        if self.open_register is None:
+            raise ConfigurationError("no register is configured for this operator")
+        register = self.open_register()
+        try:
+            yield register
+        finally:
+            register.close()
+
     def _inbox_audit(self, action: str, verb: str, detail: str | None = None) -> CountAuditBuilder:
         """The audit row of an action on the webhook inbox (no subject, no event), by count."""
         now = self.clock.now()
@@ -250,10 +309,21 @@ class Operator:
         )
 
     def status(self) -> OperatorReport:
-        """Counts by state and kind, deadlines, oldest ready age, counters, budget, register."""
-        return read_report(
+        """Counts by state and kind, deadlines, oldest ready age, counters, budget, register.
+
+        And how many register outbox rows wait because they are not valid
+        events (None when the register cannot be asked: ``register`` says why).
+        """
+        report = read_report(
             self.ledger, self.clock.now(), self.daily_budget, self.register_readiness
         )
+        if self.open_register is None:
+            return report
+        try:
+            waiting: int | None = self.outbox(0).waiting
+        except (SyncError, ConfigurationError):
+            waiting = None
+        return replace(report, register_outbox_invalid=waiting)
 
     def verify_audit(self) -> VerifyResult:
         """Check the audit chain."""
@@ -269,6 +339,31 @@ class Operator:
 
 
 INBOX_STATES = ("pending", "failed", "done", "skipped")
+
+OUTBOX_COUNTED = 1000
+"""Register outbox rows that are not valid events, counted at most (``outbox``, ``status``)."""
+
+
+@dataclass(frozen=True)
+class OutboxReport:
+    """What ``outbox status`` shows: the register's outbox rows hubsync cannot take, no values."""
+
+    waiting: int
+    rows: list[OutboxProblem]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form: how many wait (``OUTBOX_COUNTED`` at most) and the rows shown."""
+        return {
+            "invalid": self.waiting,
+            "rows": [
+                {
+                    "outbox_id": r.outbox_id,
+                    "written_at": iso_utc(r.written_at) if r.written_at else None,
+                    "problems": list(r.problems),
+                }
+                for r in self.rows
+            ],
+        }
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from sync.model import (
     HubSpotContact,
     NewEvent,
     Origin,
+    OutboxProblem,
     Outcome,
     RateBucket,
     RegisterNotice,
@@ -515,7 +516,21 @@ class Register(Protocol):
         ...
 
     def poll_outbox(self, limit: int) -> list[tuple[str, Envelope]]:
-        """Register-side events not yet acknowledged, oldest first, with their outbox ids."""
+        """Register-side events not yet acknowledged, oldest first, with their outbox ids.
+
+        Only valid events (``sync.rules.input``, the rules of ``POST
+        /v1/events``): a row that is not one is read past, so it never holds
+        back the rows behind it, and ``outbox_problems`` lists it.
+        """
+        ...
+
+    def outbox_problems(self, limit: int) -> list[OutboxProblem]:
+        """Unacknowledged outbox rows that are not valid events, oldest first (at most ``limit``).
+
+        They wait in the outbox until corrected there or skipped by an
+        operator (``acknowledge``); an implementation may bound how far it
+        reads and says so.
+        """
         ...
 
     def acknowledge(self, ids: Sequence[str]) -> None:

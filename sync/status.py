@@ -76,13 +76,17 @@ DailyBudgetReader = Callable[[datetime], DailyBudget]
 class OperatorReport:
     """The ledger's status, the shared counters, HubSpot's daily budget and the register's state.
 
-    ``register`` is None when the register was not asked (``/metrics``).
+    ``register`` is None when the register was not asked (``/metrics``);
+    ``register_outbox_invalid`` counts the register's outbox rows that are
+    not valid events (``hubsync outbox status``), None when not asked or
+    the register could not answer.
     """
 
     status: StatusReport
     counters: dict[str, int]
     daily_budget: DailyBudget | None
     register: RegisterReadiness | None = None
+    register_outbox_invalid: int | None = None
 
     @property
     def failed(self) -> int:
@@ -97,6 +101,7 @@ class OperatorReport:
             "counters": dict(sorted(self.counters.items())),
             "hubspot_daily_budget": self.daily_budget.as_dict() if self.daily_budget else None,
             "register": self.register.as_dict() if self.register is not None else None,
+            "register_outbox_invalid": self.register_outbox_invalid,
         }
 
 

@@ -24,11 +24,13 @@ from sync.errors import RegisterNotSetUp, SyncError
 from sync.model import (
     Envelope,
     Origin,
+    OutboxProblem,
     RegisterNotice,
     RegisterReadiness,
     StoredEvent,
     SubjectId,
 )
+from sync.rules.input import problems
 from sync.timefmt import iso_utc
 
 
@@ -87,9 +89,17 @@ class FakeRegister:
             change = effects.change_for(envelope, Origin.REGISTER, "apply")
             if envelope.subject_id in self.customers:
                 self._change(envelope.subject_id, change)
-            row = OutboxRow(len(self.outbox) + 1, envelope, self._now())
-            self.outbox.append(row)
-            return str(row.id)
+            return self._append_outbox(envelope)
+
+    def write_outbox(self, envelope: Envelope) -> str:
+        """Only the outbox row, as a faulty application might write it; returns its id."""
+        with self._lock:
+            return self._append_outbox(envelope)
+
+    def _append_outbox(self, envelope: Envelope) -> str:
+        row = OutboxRow(len(self.outbox) + 1, envelope, self._now())
+        self.outbox.append(row)
+        return str(row.id)
 
     # -- the port -----------------------------------------------------------
 
@@ -152,11 +162,26 @@ class FakeRegister:
             )
 
     def poll_outbox(self, limit: int) -> list[tuple[str, Envelope]]:
-        """Unacknowledged outbox entries, oldest first."""
+        """Unacknowledged outbox entries that are valid events, oldest first."""
         self._check_set_up()
         with self._lock:
-            waiting = [row for row in self.outbox if row.acknowledged_at is None]
-            return [(str(row.id), row.envelope) for row in waiting[: max(0, limit)]]
+            waiting = [
+                (str(row.id), row.envelope)
+                for row in self.outbox
+                if row.acknowledged_at is None and not problems(row.envelope)
+            ]
+            return waiting[: max(0, limit)]
+
+    def outbox_problems(self, limit: int) -> list[OutboxProblem]:
+        """Unacknowledged outbox entries that are not valid events, oldest first."""
+        self._check_set_up()
+        with self._lock:
+            found = [
+                OutboxProblem(str(row.id), row.created_at, tuple(problems(row.envelope)))
+                for row in self.outbox
+                if row.acknowledged_at is None and problems(row.envelope)
+            ]
+            return found[: max(0, limit)]
 
     def acknowledge(self, ids: Sequence[str]) -> None:
         """Mark outbox entries as taken; unknown ids are ignored."""

@@ -45,7 +45,14 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from connectors.register.wire import event_to_json, register_envelope, safe_code
 from sync import signing
 from sync.errors import PermanentError, RetryableError, SubjectAbsent, SyncError
-from sync.model import Envelope, RegisterNotice, RegisterReadiness, StoredEvent, SubjectId
+from sync.model import (
+    Envelope,
+    OutboxProblem,
+    RegisterNotice,
+    RegisterReadiness,
+    StoredEvent,
+    SubjectId,
+)
 
 log = structlog.get_logger("hubsync.register")
 
@@ -161,6 +168,10 @@ class HttpRegister:
 
     def poll_outbox(self, limit: int) -> list[tuple[str, Envelope]]:
         """Nothing: an HTTP register pushes its events to hubsync's ``/v1/events``."""
+        return []
+
+    def outbox_problems(self, limit: int) -> list[OutboxProblem]:
+        """Nothing: an invalid event pushed to ``/v1/events`` is refused there (422)."""
         return []
 
     def acknowledge(self, ids: Sequence[str]) -> None:

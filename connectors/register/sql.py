@@ -23,7 +23,7 @@ missing table raises ``RegisterNotSetUp`` naming them the same way.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +40,7 @@ from sync.model import (
     EventKind,
     NoticeKind,
     Origin,
+    OutboxProblem,
     RegisterNotice,
     RegisterReadiness,
     StoredEvent,
@@ -50,6 +51,8 @@ from sync.timefmt import iso_utc
 log = structlog.get_logger("hubsync.register")
 
 OUTBOX_PAGES = 10  # reads per poll at most, to get past rows that are not valid events
+PROBLEM_SCAN_PAGE = 500  # rows per read when listing the rows that are not valid events
+PROBLEM_SCAN_PAGES = 20  # reads at most: the first 10,000 unacknowledged rows
 PAYLOAD_FIELDS = (
     "occurred_at", "email", "changes", "subscription_ids", "legal_basis", "reference",
 )  # fmt: skip
@@ -183,23 +186,30 @@ class SqlRegister:
             else effects.change_for(envelope, Origin.REGISTER, "apply")
         )
         now = self._now()
-        payload = envelope_to_json(envelope)
         with self.db.transaction() as cur:
             if change is not None and self._state(cur, envelope.subject_id) == "present":
                 self._change(cur, envelope.subject_id, change, now)
-            row = cur.execute(
-                self.db.sql(
-                    f"INSERT INTO {self._outbox} (event_id, kind, subject_id, payload, created_at) "
-                    f"VALUES (?, ?, ?, CAST(? AS {self.db.dialect.json}), ?) RETURNING id"
-                ),
-                (
-                    envelope.event_id,
-                    envelope.kind.value,
-                    envelope.subject_id,
-                    json.dumps(payload),
-                    self.db.time_param(now),
-                ),
-            ).fetchone()
+            return self._insert_outbox(cur, envelope, now)
+
+    def write_outbox(self, envelope: Envelope) -> str:
+        """Only the outbox row, as a faulty application might write it; returns its id."""
+        with self.db.transaction() as cur:
+            return self._insert_outbox(cur, envelope, self._now())
+
+    def _insert_outbox(self, cur: Cursor, envelope: Envelope, now: datetime) -> str:
+        row = cur.execute(
+            self.db.sql(
+                f"INSERT INTO {self._outbox} (event_id, kind, subject_id, payload, created_at) "
+                f"VALUES (?, ?, ?, CAST(? AS {self.db.dialect.json}), ?) RETURNING id"
+            ),
+            (
+                envelope.event_id,
+                envelope.kind.value,
+                envelope.subject_id,
+                json.dumps(envelope_to_json(envelope)),
+                self.db.time_param(now),
+            ),
+        ).fetchone()
         return str(row[0])
 
     # -- the port -----------------------------------------------------------
@@ -263,13 +273,47 @@ class SqlRegister:
 
         A row that is not a valid event (``sync.intake.envelope_json``'s rules, the
         same as ``POST /v1/events``) is logged once, by outbox id and the
-        problems by field name, and left unacknowledged for the register's
-        operators: never stored, never skipped in silence. Reading goes on
-        past such rows, so they never hold back the valid ones behind them.
+        problems by field name, and left unacknowledged for an operator
+        (``outbox_problems``): never stored, never skipped in silence.
+        Reading goes on past such rows (``OUTBOX_PAGES`` reads at most), so
+        they never hold back the valid ones behind them.
         """
         polled: list[tuple[str, Envelope]] = []
+        for outbox_id, _written, envelope, found in self._waiting(limit, OUTBOX_PAGES):
+            if envelope is not None:
+                polled.append((outbox_id, envelope))
+                if len(polled) >= limit:
+                    break
+            elif outbox_id not in self._reported_invalid:
+                self._reported_invalid.add(outbox_id)
+                log.warning("outbox_row_invalid", outbox_id=outbox_id, problems=found)
+        return polled
+
+    def outbox_problems(self, limit: int) -> list[OutboxProblem]:
+        """Unacknowledged rows that are not valid events, in id order (at most ``limit``).
+
+        Reads at most ``PROBLEM_SCAN_PAGES`` pages of ``PROBLEM_SCAN_PAGE``
+        unacknowledged rows, so an outbox with a large backlog answers at once.
+        """
+        found: list[OutboxProblem] = []
+        for outbox_id, written, envelope, problems in self._waiting(
+            PROBLEM_SCAN_PAGE, PROBLEM_SCAN_PAGES
+        ):
+            if envelope is None:
+                found.append(OutboxProblem(outbox_id, written, tuple(problems)))
+                if len(found) >= limit:
+                    break
+        return found
+
+    def _waiting(
+        self, page: int, pages: int
+    ) -> Iterator[tuple[str, datetime | None, Envelope | None, list[str]]]:
+        """Unacknowledged rows in id order, ``page`` per read, ``pages`` reads at most.
+
+        Each as (outbox id, when written, the envelope or None, its problems).
+        """
         after = -1
-        for _ in range(OUTBOX_PAGES):
+        for _ in range(pages):
             with self.db.transaction() as cur:
                 rows = cur.execute(
                     self.db.sql(
@@ -277,20 +321,14 @@ class SqlRegister:
                         f"FROM {self._outbox} WHERE acknowledged_at IS NULL AND id > ? "
                         "ORDER BY id LIMIT ?"
                     ),
-                    (after, max(0, limit - len(polled))),
+                    (after, max(0, page)),
                 ).fetchall()
             for row in rows:
-                outbox_id = str(row[0])
-                envelope, found = self._outbox_envelope(row)
-                if envelope is not None:
-                    polled.append((outbox_id, envelope))
-                elif outbox_id not in self._reported_invalid:
-                    self._reported_invalid.add(outbox_id)
-                    log.warning("outbox_row_invalid", outbox_id=outbox_id, problems=found)
-            if not rows or len(polled) >= limit:
-                break
+                envelope, problems = self._outbox_envelope(row)
+                yield str(row[0]), self._written_at(row[5]), envelope, problems
+            if len(rows) < page:
+                return
             after = int(rows[-1][0])
-        return polled
 
     def acknowledge(self, ids: Sequence[str]) -> None:
         """Mark outbox rows as taken; ids already acknowledged or unknown are ignored."""
@@ -374,6 +412,13 @@ class SqlRegister:
                 self.db.time_param(now),
             ),
         )
+
+    def _written_at(self, value: Any) -> datetime | None:
+        """When an outbox row was written; None when the register stored no usable time."""
+        try:
+            return self.db.time_value(value)
+        except ValueError:
+            return None
 
     def _outbox_envelope(self, row: Sequence[Any]) -> tuple[Envelope | None, list[str]]:
         """The row as an envelope, or None and its problems (by field name, no value)."""

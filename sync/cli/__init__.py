@@ -4,7 +4,7 @@ The group and its global options (``--config``, ``--actor``), ``main``
 (the console script) and the mapping of errors to exit codes: 0 ok, 1 a
 check or operation failed, 2 usage or configuration error. The commands
 live in one module per family (``events``, ``audit``, ``admin``, ``inbox``,
-``export``, ``processes``); they call ``sync.operator`` and render tables
+``outbox``, ``export``, ``processes``); they call ``sync.operator`` and render tables
 (rich) or one JSON document on stdout (``--json``). Nothing printed
 carries a payload: events are shown by id, kind, state and field names.
 """
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import click
 
 from sync import bootstrap
-from sync.cli import admin, audit, events, export, inbox, processes
+from sync.cli import admin, audit, events, export, inbox, outbox, processes
 from sync.cli.options import CliState
 from sync.errors import ConfigurationError, HubsyncError, InvalidEvent, UnstorableInput
 
@@ -55,6 +55,7 @@ for _command in (
     audit.audit,
     export.export_subject,
     inbox.inbox,
+    outbox.outbox,
     processes.run,
     processes.demo,
     bootstrap.sandbox_command,
@@ -75,7 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one exit 
     args = list(argv) if argv is not None else sys.argv[1:]
     state.json = "--json" in args  # errors before a command runs are JSON too
     try:
-        cli.main(args=args, obj=state, standalone_mode=False)
+        # Without standalone mode click answers an Exit by returning its code.
+        code = cli.main(args=args, obj=state, standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
@@ -90,4 +92,4 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one exit 
         return _fail(state, str(exc), 1, type(exc).__name__)
     except SystemExit as exc:
         return int(exc.code or 0) if isinstance(exc.code, int) else 1
-    return 0
+    return code if isinstance(code, int) else 0

@@ -54,6 +54,12 @@ def _print_status(report: dict[str, Any]) -> None:
             highlight=False,
             markup=False,
         )
+    invalid = report.get("register_outbox_invalid")
+    if invalid:
+        out.print(
+            f"register outbox rows that are not valid events: {invalid} (hubsync outbox status)",
+            highlight=False,
+        )
     counters = Table(title="counted by every process")
     counters.add_column("counter")
     counters.add_column("total", justify="right")

@@ -68,7 +68,7 @@ def inbox_skip(state: CliState, receipt_keys: tuple[str, ...], reason: str, as_j
         lambda: click.echo(f"{skipped} webhook event(s) skipped"),
     )
     if skipped < len(set(receipt_keys)):
-        raise click.exceptions.Exit(1)
+        raise SystemExit(1)
 
 
 @inbox.command("replay")

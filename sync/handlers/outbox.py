@@ -8,8 +8,11 @@ acknowledges them. A crash between the two stores nothing twice: the ledger
 answers ``duplicate`` and the entry is acknowledged on the next round.
 
 An entry that is not a valid event (``sync.rules.input``, the same rules as
-``POST /v1/events``) is neither stored nor acknowledged: it waits in the
-register's outbox for its operators, and is logged once by outbox id.
+``POST /v1/events``) is never polled: the register reads past it and it
+waits there, unacknowledged, until its operators correct it in the
+register (it is then taken like any other) or skip it (``hubsync outbox
+status`` lists it, ``hubsync outbox skip`` acknowledges it, audited:
+``sync.operator``).
 """
 
 from __future__ import annotations
@@ -17,9 +20,8 @@ from __future__ import annotations
 import structlog
 
 from sync.audit import AuditAction, Pseudonymizer, event_builder
-from sync.model import Direction, Envelope, NewEvent, Origin
+from sync.model import Direction, NewEvent, Origin
 from sync.ports import Clock, Ledger, Register
-from sync.rules.input import problems
 
 log = structlog.get_logger("hubsync.outbox")
 
@@ -43,12 +45,10 @@ class RegisterOutbox:
         self._pseudonymizer = pseudonymizer
         self._clock = clock
         self._batch_size = batch_size
-        self._reported: set[str] = set()  # outbox ids already logged as invalid
 
     def run_once(self) -> int:
         """One poll: store what the outbox holds, then acknowledge it; returns how many."""
-        polled = self._register.poll_outbox(self._batch_size)
-        entries = [(outbox_id, e) for outbox_id, e in polled if self._valid(outbox_id, e)]
+        entries = self._register.poll_outbox(self._batch_size)
         if not entries:
             return 0
         now = self._clock.now()
@@ -69,10 +69,3 @@ class RegisterOutbox:
             duplicate=sum(r.duplicate for r in results),
         )
         return len(entries)
-
-    def _valid(self, outbox_id: str, envelope: Envelope) -> bool:
-        found = problems(envelope)
-        if found and outbox_id not in self._reported:
-            self._reported.add(outbox_id)
-            log.warning("outbox_row_invalid", outbox_id=outbox_id, problems=found)
-        return not found

@@ -50,6 +50,7 @@ class Harness:
     add_customer: Callable[..., None]
     notices: Callable[[], list[RegisterNotice]]
     record_change: Callable[..., str] | None  # None: the register pushes (HTTP)
+    write_outbox: Callable[..., str] | None = None  # only the outbox row (a faulty writer)
 
 
 Factory = Callable[..., Harness]
@@ -66,7 +67,13 @@ def build(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Factory]:
             if request.param in ("fake", "http"):
                 fake = FakeRegister(on_hubspot_erasure=on_hubspot_erasure, now=clock.now)
                 if request.param == "fake":
-                    return Harness(fake, fake.add_customer, fake.list_notices, fake.record_change)
+                    return Harness(
+                        fake,
+                        fake.add_customer,
+                        fake.list_notices,
+                        fake.record_change,
+                        fake.write_outbox,
+                    )
                 server = stack.enter_context(serving(SECRET, fake))
                 http = HttpRegister(url=server.url, secret=SECRET, timeout_s=5)
                 stack.callback(http.close)
@@ -85,7 +92,9 @@ def build(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Factory]:
                 )
             stack.callback(sql.close)
             sql.create_schema()
-            return Harness(sql, sql.add_customer, sql.list_notices, sql.record_change)
+            return Harness(
+                sql, sql.add_customer, sql.list_notices, sql.record_change, sql.write_outbox
+            )
 
         yield factory
 
@@ -370,6 +379,29 @@ def test_the_outbox_is_polled_in_order_and_acknowledged_entries_do_not_come_back
 
     register.port.acknowledge([ids[1], ids[2]])
     assert register.port.poll_outbox(10) == []
+
+
+def test_outbox_rows_that_are_not_valid_events_are_read_past_and_listed_until_acknowledged(
+    register: Harness,
+) -> None:
+    if register.write_outbox is None:
+        assert register.port.outbox_problems(10) == []  # invalid pushes are refused with a 422
+        return
+    bad_subject = register.write_outbox(register_side("bad-1", EventKind.MARKETING_OPT_OUT, "C-1 "))
+    no_changes = register.write_outbox(register_side("bad-2", EventKind.RECTIFICATION, "C-1"))
+    good = register.write_outbox(register_side("good-1", EventKind.MARKETING_OPT_OUT, "C-1"))
+
+    assert [(i, e.event_id) for i, e in register.port.poll_outbox(10)] == [(good, "good-1")]
+    found = register.port.outbox_problems(10)
+    assert [(p.outbox_id, p.written_at) for p in found] == [(bad_subject, T0), (no_changes, T0)]
+    assert found[0].problems == ("subject_id: must not start or end with a space",)
+    assert found[1].problems
+    assert all(p.startswith("changes:") for p in found[1].problems)
+    assert [p.outbox_id for p in register.port.outbox_problems(1)] == [bad_subject]
+
+    register.port.acknowledge([bad_subject])
+    assert [p.outbox_id for p in register.port.outbox_problems(10)] == [no_changes]
+    assert [e.event_id for _, e in register.port.poll_outbox(10)] == ["good-1"]
 
 
 # An HTTP register changes its own records and pushes to /v1/events: no outbox to test.

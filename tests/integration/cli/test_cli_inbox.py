@@ -48,3 +48,11 @@ def test_inbox_skip_and_replay_are_audited_with_actions_of_the_audit_vocabulary(
     assert {e.action for e in rows} <= VOCABULARY
     assert rows[0].detail == "sent by [email] twice"
     assert cli_env.run("audit", "verify", "--json").json()["ok"] is True
+
+
+def test_inbox_skip_of_a_key_that_is_not_set_aside_exits_1(cli_env: CliEnv) -> None:
+    _set_aside(cli_env, "malformed:1")
+
+    ran = cli_env.run("inbox", "skip", "malformed:1", "no-such-key", "--reason", "x", "--json")
+
+    assert (ran.code, ran.json()) == (1, {"skipped": 1})
