@@ -32,6 +32,8 @@ from report import (
     run_scenarios,
 )
 
+from sync.model import EventState, Outcome
+
 DESCRIPTION = "Ledger claim+complete throughput, 100 events per claim."
 BATCH = 100
 EVENTS_PER_SUBJECT = 10
@@ -60,7 +62,8 @@ def claim_complete(backend: str, count: int, postgres_url: str) -> Result:
             if not claimed:
                 break
             with complete_watch:
-                ledger.complete(OWNER, [e.seq for e in claimed], now)
+                outcomes = [Outcome(e.seq, EventState.DONE) for e in claimed]
+                ledger.record(OWNER, outcomes, now, strict=True)
             done += len(claimed)
             rounds += 1
     if done != count:

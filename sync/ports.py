@@ -23,7 +23,6 @@ from sync.model import (
     ContactWrites,
     Direction,
     Envelope,
-    ErrorInfo,
     EventKind,
     EventState,
     FullContact,
@@ -87,18 +86,6 @@ class EventQueue(Protocol):
         """Lease ready events: at most one per subject, in occurrence order."""
         ...
 
-    def complete(
-        self, owner: str, seqs: Sequence[int], now: datetime, note: str | None = None
-    ) -> None:
-        """Mark held events done."""
-        ...
-
-    def record_failure(
-        self, owner: str, seq: int, error: ErrorInfo, now: datetime, retry_at: datetime | None
-    ) -> EventState:
-        """Reschedule a held event, or dead-letter it when ``retry_at`` is None."""
-        ...
-
     def record(
         self,
         owner: str,
@@ -133,10 +120,6 @@ class EventAdmin(Protocol):
         self, seq: int, days: int, now: datetime, audit: AuditBuilder
     ) -> StoredEvent:
         """Extend an open event's deadline; audited."""
-        ...
-
-    def get(self, seq: int) -> StoredEvent:
-        """One event by the ledger's key."""
         ...
 
     def find(self, event_id: str, origin: Origin | None = None) -> list[StoredEvent]:
@@ -257,10 +240,6 @@ class WebhookInbox(Protocol):
 
         Audited in the same transaction; ``audit`` is given how many were skipped.
         """
-        ...
-
-    def pending_webhooks(self, limit: int) -> list[tuple[str, dict[str, Any]]]:
-        """Stored webhook events not yet processed, oldest first."""
         ...
 
     def claim_webhooks(

@@ -440,30 +440,6 @@ class EventsPart(AuditChainPart, SubjectsPart):
             return sql, (now_s, now_s, error, outcome.seq, owner)
         raise ValueError(f"an attempt cannot end {outcome.state.value}")
 
-    def complete(
-        self, owner: str, seqs: Sequence[int], now: datetime, note: str | None = None
-    ) -> None:
-        """Mark held events done. Raises ``LeaseLost`` (and changes nothing) if one is not held."""
-        self.record(owner, [Outcome(s, EventState.DONE, note=note) for s in seqs], now, strict=True)
-
-    def record_failure(
-        self,
-        owner: str,
-        seq: int,
-        error: ErrorInfo,
-        now: datetime,
-        retry_at: datetime | None,
-    ) -> EventState:
-        """Reschedule a held event to ``retry_at``, or dead-letter it when that is None.
-
-        The retry decision (backoff, maximum attempts, permanent errors) is
-        the caller's; see ``sync.rules.retry``.
-        """
-        state = EventState.PENDING if retry_at is not None else EventState.FAILED
-        self.record(owner, [Outcome(seq, state, error=error, retry_at=retry_at)], now, strict=True)
-        with self._read() as cur:  # superseded when its subject is being erased
-            return self._get(cur, seq).state
-
     def release(self, owner: str, seqs: Sequence[int], now: datetime) -> int:
         """Give held events back untouched (a worker shutting down); the attempt is not counted."""
         released = 0

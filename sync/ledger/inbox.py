@@ -88,17 +88,6 @@ class InboxPart(AuditChainPart):
             keys, "state = 'skipped', payload = NULL", now, "failed", audit=audit
         )
 
-    def pending_webhooks(self, limit: int) -> list[tuple[str, dict[str, Any]]]:
-        """Stored webhook events not yet processed, oldest first: (receipt key, event)."""
-        with self._read() as cur:
-            rows = self._exec(
-                cur,
-                "SELECT receipt_key, payload FROM hubspot_inbox WHERE state = 'pending' "
-                "ORDER BY seq LIMIT ?",
-                (limit,),
-            ).fetchall()
-        return [(r[0], json.loads(r[1])) for r in rows]
-
     def claim_webhooks(
         self, owner: str, limit: int, now: datetime, lease: timedelta
     ) -> list[tuple[str, dict[str, Any]]]:

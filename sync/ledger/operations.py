@@ -102,11 +102,6 @@ class OperationsPart(EventsPart):
                 changed.append(updated)
         return changed
 
-    def get(self, seq: int) -> StoredEvent:
-        """One event by the ledger's own key."""
-        with self._read() as cur:
-            return self._get(cur, seq)
-
     def find(self, event_id: str, origin: Origin | None = None) -> list[StoredEvent]:
         """Events with this id (one per origin at most)."""
         check_storable([event_id])

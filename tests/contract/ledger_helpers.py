@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,8 +16,10 @@ from sync.model import (
     ErrorInfo,
     EventId,
     EventKind,
+    EventState,
     NewEvent,
     Origin,
+    Outcome,
     StoredEvent,
     SubjectId,
     SubmitResult,
@@ -145,7 +148,7 @@ def dead_letter(ledger: SqlLedger, event_id: str, now: datetime = T0) -> int:
     """Claim an event and dead-letter it; returns its seq."""
     claimed = ledger.claim("worker-a", 100, now, LEASE)
     seq = next(e.seq for e in claimed if e.event_id == event_id)
-    ledger.record_failure("worker-a", seq, permanent(), now, None)
+    record_failure(ledger, "worker-a", seq, permanent(), now, None)
     others = [e.seq for e in claimed if e.seq != seq]
     if others:
         ledger.release("worker-a", others, T0)
@@ -156,7 +159,7 @@ def finish(ledger: SqlLedger, event_id: str, now: datetime = T0) -> int:
     """Claim an event and complete it; returns its seq."""
     claimed = ledger.claim("worker-a", 100, now, LEASE)
     seq = next(e.seq for e in claimed if e.event_id == event_id)
-    ledger.complete("worker-a", [seq], now)
+    complete(ledger, "worker-a", [seq], now)
     others = [e.seq for e in claimed if e.seq != seq]
     if others:
         ledger.release("worker-a", others, T0)
@@ -169,3 +172,45 @@ def transfer(seq: int, outcome: str) -> AuditEntry:
         "contact_updated", T0, direction="to_hubspot", system="hubspot", outcome=outcome,
         event_id=f"seq-{seq}", http_status=200,
     )  # fmt: skip
+
+
+# -- shortcuts the worker does not need, for tests only ----------------------
+
+
+def complete(
+    ledger: SqlLedger, owner: str, seqs: Sequence[int], now: datetime, note: str | None = None
+) -> None:
+    """Mark held events done (``record``, strict: ``LeaseLost`` if one is not held)."""
+    ledger.record(owner, [Outcome(s, EventState.DONE, note=note) for s in seqs], now, strict=True)
+
+
+def record_failure(
+    ledger: SqlLedger,
+    owner: str,
+    seq: int,
+    error: ErrorInfo,
+    now: datetime,
+    retry_at: datetime | None,
+) -> EventState:
+    """Reschedule a held event to ``retry_at``, or dead-letter it when None; its state after."""
+    state = EventState.PENDING if retry_at is not None else EventState.FAILED
+    ledger.record(owner, [Outcome(seq, state, error=error, retry_at=retry_at)], now, strict=True)
+    return get(ledger, seq).state  # superseded when its subject is being erased
+
+
+def get(ledger: SqlLedger, seq: int) -> StoredEvent:
+    """One event by its seq (``EventNotFound`` when there is none)."""
+    with ledger._read() as cur:
+        return ledger._get(cur, seq)
+
+
+def pending_webhooks(ledger: SqlLedger, limit: int) -> list[tuple[str, dict[str, Any]]]:
+    """Stored webhook events not yet processed, oldest first: (receipt key, event)."""
+    with ledger._read() as cur:
+        rows = ledger._exec(
+            cur,
+            "SELECT receipt_key, payload FROM hubspot_inbox WHERE state = 'pending' "
+            "ORDER BY seq LIMIT ?",
+            (limit,),
+        ).fetchall()
+    return [(r[0], json.loads(r[1])) for r in rows]

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from sync.ledger import open_ledger
 from sync.ledger.sql import SqlLedger
 from sync.model import StoredEvent
+from tests.contract.ledger_helpers import complete
 
 IDLE_POLL_S = 0.005  # another worker holds the only ready events; look again soon
 
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         for event in batch:
             claimed.append(event.seq)
             record_effect(effects, args.owner, event)
-        ledger.complete(args.owner, [e.seq for e in batch], now)
+        complete(ledger, args.owner, [e.seq for e in batch], now)
     effects.close()
     ledger.close()
     return {"owner": args.owner, "claimed": claimed, "batches": batches}

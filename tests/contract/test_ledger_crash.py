@@ -28,6 +28,7 @@ from sync.model import (
     SubjectId,
 )
 from tests.conftest import T0
+from tests.contract.ledger_helpers import complete, get
 from tests.contract.processes import read_line, start_script, stop
 from tests.contract.rawdb import Target
 
@@ -99,9 +100,9 @@ def test_events_of_a_killed_worker_come_back_after_the_lease_and_nothing_is_lost
 
     # The dead worker held the first step of every subject; nothing was lost.
     assert len(held) == SUBJECTS
-    assert {ledger.get(seq).event_id.endswith("-0") for seq in held} == {True}
+    assert {get(ledger, seq).event_id.endswith("-0") for seq in held} == {True}
     assert counts(ledger) == {"in_progress": SUBJECTS, "pending": total - SUBJECTS}
-    assert {ledger.get(seq).lease_owner for seq in held} == {"doomed-worker"}
+    assert {get(ledger, seq).lease_owner for seq in held} == {"doomed-worker"}
 
     # Before the lease runs out nobody gets them, nor later steps of their subjects.
     assert ledger.claim("rescuer", 1000, CLAIMED_AT + LEASE - timedelta(seconds=1), LEASE) == []
@@ -121,7 +122,7 @@ def test_events_of_a_killed_worker_come_back_after_the_lease_and_nothing_is_lost
     batch = back
     while batch:
         applied.extend(e.event_id for e in batch)
-        ledger.complete("rescuer", [e.seq for e in batch], now)
+        complete(ledger, "rescuer", [e.seq for e in batch], now)
         now += timedelta(seconds=1)
         batch = ledger.claim("rescuer", 1000, now, LEASE)
     assert counts(ledger) == {"done": total}

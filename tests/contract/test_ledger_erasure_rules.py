@@ -28,11 +28,14 @@ from tests.contract.ledger_helpers import (
     LEASE,
     at,
     audit_of,
+    complete,
     dead_letter,
     event,
     finish,
+    get,
     ids,
     permanent,
+    record_failure,
     retryable,
     stored,
     submit,
@@ -56,7 +59,7 @@ def in_flight_when_erasure_arrives(
     (held,) = ledger.claim("worker-a", 10, at(1), LEASE)
     submit(ledger, event("erase", "C-1", kind=EventKind.ERASURE, occurred=at(2)), now=at(2))
     # Intake supersedes what waits; an event in flight is left to its worker.
-    still = ledger.get(held.seq)
+    still = get(ledger, held.seq)
     assert (still.state, still.lease_owner) == (EventState.IN_PROGRESS, "worker-a")
     assert still.payload is not None
     return held
@@ -96,7 +99,7 @@ def test_an_event_in_flight_when_its_subjects_erasure_arrives_is_superseded_when
     )
 
     assert lost == []
-    assert_superseded_in_flight(ledger.get(held.seq), at(3))
+    assert_superseded_in_flight(get(ledger, held.seq), at(3))
     # The outcome's audit row is still written, in the same transaction.
     assert [r.entry.outcome for r in ledger.audit_rows()] == ["retry"]
     # Past its retry time it is never handed out again: only the erasure is.
@@ -108,9 +111,9 @@ def test_an_event_in_flight_when_its_subjects_erasure_arrives_is_superseded_by_r
 ) -> None:
     held = in_flight_when_erasure_arrives(ledger)
 
-    ledger.record_failure("worker-a", held.seq, retryable(), at(3), retry_at=at(60))
+    record_failure(ledger, "worker-a", held.seq, retryable(), at(3), retry_at=at(60))
 
-    assert_superseded_in_flight(ledger.get(held.seq), at(3))
+    assert_superseded_in_flight(get(ledger, held.seq), at(3))
     assert ids(ledger.claim("worker-b", 10, at(61), LEASE)) == ["erase"]
 
 
@@ -124,13 +127,13 @@ def test_an_event_in_flight_when_its_subjects_erasure_arrives_is_superseded_when
     claimed = ledger.claim("worker-b", 10, expired, LEASE)
 
     assert ids(claimed) == ["erase"]
-    ev = ledger.get(held.seq)
+    ev = get(ledger, held.seq)
     assert_superseded_in_flight(ev, expired)
     assert ev.last_error is not None
     assert ev.last_error.code == "lease_expired"
     # The worker that lost the lease cannot complete it afterwards.
     assert ledger.record("worker-a", [Outcome(held.seq, EventState.DONE)], expired) == [held.seq]
-    assert ledger.get(held.seq) == ev
+    assert get(ledger, held.seq) == ev
 
 
 @pytest.mark.parametrize("kind", [EventKind.ERASURE, EventKind.ACCESS], ids=lambda k: k.value)
@@ -141,7 +144,7 @@ def test_an_erasure_or_access_in_flight_when_an_erasure_arrives_stays_pending_wh
     held = in_flight_when_erasure_arrives(ledger, kind=kind)
     assert held.lease_until is not None
     if how == "retry":
-        ledger.record_failure("worker-a", held.seq, retryable(), at(3), retry_at=at(60))
+        record_failure(ledger, "worker-a", held.seq, retryable(), at(3), retry_at=at(60))
         later = at(60)
     else:
         later = held.lease_until + timedelta(seconds=1)
@@ -206,11 +209,11 @@ def test_one_record_supersedes_the_erasing_subjects_retry_and_reschedules_the_ot
     )
 
     assert lost == []
-    assert_superseded_in_flight(ledger.get(c1.seq), at(3))
-    c2_now = ledger.get(c2.seq)
+    assert_superseded_in_flight(get(ledger, c1.seq), at(3))
+    c2_now = get(ledger, c2.seq)
     assert (c2_now.state, c2_now.next_attempt_at) == (EventState.PENDING, at(60))
     assert c2_now.payload is not None
-    c3_now = ledger.get(c3.seq)
+    c3_now = get(ledger, c3.seq)
     assert (c3_now.state, c3_now.note) == (EventState.DONE, "applied")
     assert c3_now.payload is not None  # C-3 is not erased: retention scrubs it later
     assert sorted(ids(ledger.claim("worker-b", 10, at(60), LEASE))) == ["c2-rect", "erase"]
@@ -282,7 +285,7 @@ def test_an_access_request_answered_after_its_subjects_erasure_is_scrubbed_in_th
     )
 
     assert lost == []
-    ev = ledger.get(access.seq)
+    ev = get(ledger, access.seq)
     assert (ev.state, ev.note, ev.finished_at) == (EventState.DONE, "answered", at(8))
     assert (ev.payload, ev.scrubbed_at) == (None, at(8))
     # The second erasure still waits with its payload.
@@ -308,7 +311,7 @@ def test_a_second_erasure_finishing_after_the_subject_is_erased_is_scrubbed_in_t
     )
     assert ledger.record("worker-a", [outcome], at(9)) == []
 
-    ev = ledger.get(second.seq)
+    ev = get(ledger, second.seq)
     assert (ev.state, ev.finished_at, ev.payload, ev.scrubbed_at) == (
         EventState.DONE,
         at(9),
@@ -325,9 +328,9 @@ def test_a_rescheduled_access_request_of_an_erased_subject_keeps_its_payload(
     erasure_completed_with_more_to_run(ledger)
     (access,) = ledger.claim("worker-a", 10, at(7), LEASE)
 
-    ledger.record_failure("worker-a", access.seq, retryable(), at(8), retry_at=at(60))
+    record_failure(ledger, "worker-a", access.seq, retryable(), at(8), retry_at=at(60))
 
-    ev = ledger.get(access.seq)
+    ev = get(ledger, access.seq)
     assert (ev.state, ev.next_attempt_at, ev.scrubbed_at) == (EventState.PENDING, at(60), None)
     assert ev.payload is not None
 
@@ -382,12 +385,12 @@ def test_mark_erased_scrubs_an_event_in_flight_that_is_not_an_erasure_or_access_
 
     assert ledger.mark_erased("C-1", [], at(2)) == 1
 
-    ev = ledger.get(held.seq)
+    ev = get(ledger, held.seq)
     assert (ev.state, ev.lease_owner) == (EventState.IN_PROGRESS, "worker-a")
     assert (ev.payload, ev.scrubbed_at) == (None, at(2))
     # Rescheduled, it does not come back: its subject is erased.
-    ledger.record_failure("worker-a", held.seq, retryable(), at(3), retry_at=at(60))
-    assert_superseded_in_flight(ledger.get(held.seq), at(3))
+    record_failure(ledger, "worker-a", held.seq, retryable(), at(3), retry_at=at(60))
+    assert_superseded_in_flight(get(ledger, held.seq), at(3))
     assert ledger.claim("worker-b", 10, at(61), LEASE) == []
 
 
@@ -399,17 +402,17 @@ def test_an_access_request_kept_by_mark_erased_survives_a_dead_letter_and_is_scr
     assert ledger.mark_erased("C-1", [], at(2)) == 0
 
     # Dead-lettered, it keeps what a replay needs.
-    ledger.record_failure("worker-a", held.seq, permanent(), at(3), retry_at=None)
-    failed = ledger.get(held.seq)
+    record_failure(ledger, "worker-a", held.seq, permanent(), at(3), retry_at=None)
+    failed = get(ledger, held.seq)
     assert (failed.state, failed.scrubbed_at) == (EventState.FAILED, None)
     assert failed.payload is not None
     ledger.replay([held.seq], at(4), audit_of(AuditAction.EVENT_REPLAYED, at(4)))
     (again,) = ledger.claim("worker-a", 10, at(5), LEASE)
     assert again.envelope().email == EMAIL
 
-    ledger.complete("worker-a", [again.seq], at(6), note="answered")
+    complete(ledger, "worker-a", [again.seq], at(6), note="answered")
 
-    done = ledger.get(held.seq)
+    done = get(ledger, held.seq)
     assert (done.state, done.payload, done.scrubbed_at) == (EventState.DONE, None, at(6))
 
 
@@ -433,8 +436,8 @@ def dead_letter_last_attempt_by_lease(ledger: SqlLedger) -> tuple[StoredEvent, d
     now = now + LEASE + timedelta(seconds=1)
     (erasure,) = ledger.claim("worker-b", 10, now, LEASE)
     assert erasure.event_id == "erase"
-    ledger.record_failure(
-        "worker-b", erasure.seq, retryable(), now, retry_at=now + timedelta(hours=1)
+    record_failure(
+        ledger, "worker-b", erasure.seq, retryable(), now, retry_at=now + timedelta(hours=1)
     )
     return held, now
 
@@ -442,7 +445,7 @@ def dead_letter_last_attempt_by_lease(ledger: SqlLedger) -> tuple[StoredEvent, d
 def dead_letter_by_record(ledger: SqlLedger) -> tuple[StoredEvent, datetime]:
     """An event in flight when the erasure arrives, then dead-lettered by its worker."""
     held = in_flight_when_erasure_arrives(ledger)
-    ledger.record_failure("worker-a", held.seq, permanent(), at(3), retry_at=None)
+    record_failure(ledger, "worker-a", held.seq, permanent(), at(3), retry_at=None)
     return held, at(3)
 
 
@@ -462,7 +465,7 @@ def test_an_event_dead_lettered_after_its_subjects_erasure_arrived_is_never_appl
     claimed = ledger.claim("worker-c", 10, now + timedelta(seconds=1), LEASE)
 
     assert "in-flight" not in ids(claimed)
-    ev = ledger.get(held.seq)
+    ev = get(ledger, held.seq)
     assert (ev.state, ev.payload) == (EventState.SUPERSEDED, None)
 
 
@@ -474,7 +477,7 @@ def test_an_event_in_flight_when_its_subjects_erasure_arrives_is_superseded_when
     assert ledger.release("worker-a", [held.seq], at(3)) == 1
 
     assert ids(ledger.claim("worker-b", 10, at(3), LEASE)) == ["erase"]
-    ev = ledger.get(held.seq)
+    ev = get(ledger, held.seq)
     assert (ev.state, ev.payload) == (EventState.SUPERSEDED, None)
 
 
@@ -483,7 +486,7 @@ def test_an_access_request_of_an_erased_subject_closed_by_skip_keeps_no_payload(
 ) -> None:
     erasure_completed_with_more_to_run(ledger)
     (access,) = ledger.claim("worker-a", 10, at(7), LEASE)
-    ledger.record_failure("worker-a", access.seq, permanent(), at(8), retry_at=None)
+    record_failure(ledger, "worker-a", access.seq, permanent(), at(8), retry_at=None)
 
     (skipped,) = ledger.skip(
         [access.seq], "answered by post", at(9), audit_of(AuditAction.EVENT_SKIPPED, at(9))
@@ -560,6 +563,6 @@ def test_on_postgres_a_retry_recorded_while_the_erasure_arrives_is_superseded(
     assert ids(worker_side.claim("worker-b", 10, at(61), LEASE)) == ["erase"]
     # The retry committed first (it holds the intake lock), so the erasure's intake
     # found it waiting and superseded it, naming itself.
-    ev = worker_side.get(held.seq)
+    ev = get(worker_side, held.seq)
     assert (ev.state, ev.payload) == (EventState.SUPERSEDED, None)
     assert (ev.note or "").startswith("superseded_by_erasure")

@@ -30,10 +30,13 @@ from tests.contract.ledger_helpers import (
     LEASE,
     at,
     audit_of,
+    complete,
     event,
     finish,
+    get,
     ids,
     permanent,
+    record_failure,
     retryable,
     stored,
     submit,
@@ -159,7 +162,7 @@ def test_a_batch_answers_events_stored_before_as_duplicates_in_their_current_sta
         ev = stored(ledger, event_id)
         assert ev.envelope().changes == {"first_name": "Anna"}, event_id
         assert ev.received_at == T0, event_id
-    assert ledger.get(held.seq) == held
+    assert get(ledger, held.seq) == held
     assert stored(ledger, "new-1").received_at == at(3)
 
 
@@ -312,7 +315,7 @@ def test_claim_follows_occurrence_order_not_arrival_order(ledger: SqlLedger) -> 
         now = at(10 + step)
         (one,) = ledger.claim("worker-a", 10, now, LEASE)
         order.append(one.event_id)
-        ledger.complete("worker-a", [one.seq], now)
+        complete(ledger, "worker-a", [one.seq], now)
 
     assert order == ["first", "second", "third"]
     assert ledger.claim("worker-a", 10, at(20), LEASE) == []
@@ -325,7 +328,7 @@ def test_events_that_occurred_at_the_same_moment_are_claimed_in_arrival_order(
     submit(ledger, event("arrived-2", occurred=at(1)), now=at(1))
 
     (first,) = ledger.claim("worker-a", 10, at(5), LEASE)
-    ledger.complete("worker-a", [first.seq], at(5))
+    complete(ledger, "worker-a", [first.seq], at(5))
     (second,) = ledger.claim("worker-a", 10, at(6), LEASE)
 
     assert (first.event_id, second.event_id) == ("arrived-1", "arrived-2")
@@ -336,7 +339,7 @@ def test_an_earlier_event_waiting_for_its_backoff_blocks_later_events_of_its_sub
 ) -> None:
     submit(ledger, event("early", occurred=at(1)), event("late", occurred=at(2)))
     (early,) = ledger.claim("worker-a", 10, at(10), LEASE)
-    ledger.record_failure("worker-a", early.seq, retryable(), at(10), retry_at=at(100))
+    record_failure(ledger, "worker-a", early.seq, retryable(), at(10), retry_at=at(100))
 
     # "early" is pending but not due; "late" must still wait for it.
     assert ledger.claim("worker-a", 10, at(50), LEASE) == []
@@ -356,7 +359,7 @@ def test_a_subject_with_an_event_in_flight_yields_nothing_more_until_it_is_compl
     submit(ledger, event("a0", "A", occurred=at(0)), now=at(12))
     assert ledger.claim("worker-b", 10, at(13), LEASE) == []
 
-    ledger.complete("worker-a", [a1.seq], at(14))
+    complete(ledger, "worker-a", [a1.seq], at(14))
     assert ids(ledger.claim("worker-b", 10, at(15), LEASE)) == ["a0"]
 
 
@@ -382,7 +385,7 @@ def test_claimed_events_carry_the_owner_the_lease_and_a_counted_attempt(
     assert claimed.lease_until == at(1) + LEASE
     assert claimed.attempts == 1
     assert claimed.payload is not None
-    assert ledger.get(claimed.seq) == claimed
+    assert get(ledger, claimed.seq) == claimed
 
 
 def test_events_not_yet_received_are_not_claimed(ledger: SqlLedger) -> None:
@@ -417,7 +420,7 @@ def test_an_expired_lease_gives_the_same_events_to_another_owner_with_attempts_c
     assert all(e.attempts == 2 for e in taken)
     assert all(e.last_error is not None and e.last_error.code == "lease_expired" for e in taken)
     with pytest.raises(LeaseLost):
-        ledger.complete("worker-a", [held[0].seq], later)
+        complete(ledger, "worker-a", [held[0].seq], later)
 
 
 def test_an_expired_lease_after_the_last_attempt_dead_letters_with_lease_expired(
@@ -447,7 +450,7 @@ def test_release_gives_events_back_without_counting_the_attempt(ledger: SqlLedge
     assert ledger.release("worker-b", [held.seq], T0) == 0
     assert ledger.release("worker-a", [held.seq], T0) == 1
 
-    ev = ledger.get(held.seq)
+    ev = get(ledger, held.seq)
     assert (ev.state, ev.attempts, ev.lease_owner) == (EventState.PENDING, 0, None)
     assert ids(ledger.claim("worker-b", 10, at(1), LEASE)) == ["reg-1"]
 
@@ -459,9 +462,9 @@ def test_complete_marks_held_events_done_and_unblocks_the_subject(ledger: SqlLed
     submit(ledger, event("a1", "A", occurred=at(1)), event("a2", "A", occurred=at(2)))
     (a1,) = ledger.claim("worker-a", 10, at(10), LEASE)
 
-    ledger.complete("worker-a", [a1.seq], at(11), note="applied")
+    complete(ledger, "worker-a", [a1.seq], at(11), note="applied")
 
-    done = ledger.get(a1.seq)
+    done = get(ledger, a1.seq)
     assert (done.state, done.note, done.finished_at) == (EventState.DONE, "applied", at(11))
     assert (done.lease_owner, done.lease_until) == (None, None)
     assert ids(ledger.claim("worker-a", 10, at(12), LEASE)) == ["a2"]
@@ -474,17 +477,17 @@ def test_complete_by_another_owner_raises_lease_lost_and_changes_nothing(
     a, b = ledger.claim("worker-a", 10, T0, LEASE)
 
     with pytest.raises(LeaseLost):
-        ledger.complete("worker-b", [a.seq], at(1))
-    assert ledger.get(a.seq) == a
+        complete(ledger, "worker-b", [a.seq], at(1))
+    assert get(ledger, a.seq) == a
 
     # A batch with one event not held is refused as a whole.
     ledger.release("worker-a", [b.seq], T0)
     (b_again,) = ledger.claim("worker-b", 10, at(1), LEASE)
     with pytest.raises(LeaseLost):
-        ledger.complete("worker-a", [a.seq, b.seq], at(2))
+        complete(ledger, "worker-a", [a.seq, b.seq], at(2))
 
-    assert ledger.get(a.seq) == a
-    assert ledger.get(b.seq) == b_again
+    assert get(ledger, a.seq) == a
+    assert get(ledger, b.seq) == b_again
 
 
 def test_a_retryable_failure_reschedules_the_event_until_its_retry_time(
@@ -493,10 +496,10 @@ def test_a_retryable_failure_reschedules_the_event_until_its_retry_time(
     submit(ledger, event("reg-1"))
     (held,) = ledger.claim("worker-a", 10, T0, LEASE)
 
-    state = ledger.record_failure("worker-a", held.seq, retryable(), at(1), retry_at=at(61))
+    state = record_failure(ledger, "worker-a", held.seq, retryable(), at(1), retry_at=at(61))
 
     assert state is EventState.PENDING
-    ev = ledger.get(held.seq)
+    ev = get(ledger, held.seq)
     assert (ev.state, ev.next_attempt_at, ev.lease_owner) == (EventState.PENDING, at(61), None)
     assert ev.last_error == retryable()
     assert ev.finished_at is None
@@ -509,10 +512,10 @@ def test_a_failure_without_a_retry_time_dead_letters_the_event(ledger: SqlLedger
     submit(ledger, event("reg-1"))
     (held,) = ledger.claim("worker-a", 10, T0, LEASE)
 
-    state = ledger.record_failure("worker-a", held.seq, permanent(), at(1), retry_at=None)
+    state = record_failure(ledger, "worker-a", held.seq, permanent(), at(1), retry_at=None)
 
     assert state is EventState.FAILED
-    ev = ledger.get(held.seq)
+    ev = get(ledger, held.seq)
     assert (ev.state, ev.finished_at, ev.lease_owner) == (EventState.FAILED, at(1), None)
     assert ev.last_error == permanent()
     assert ledger.claim("worker-a", 10, at(10_000), LEASE) == []
@@ -523,9 +526,9 @@ def test_record_failure_by_a_non_owner_raises_lease_lost(ledger: SqlLedger) -> N
     (held,) = ledger.claim("worker-a", 10, T0, LEASE)
 
     with pytest.raises(LeaseLost):
-        ledger.record_failure("worker-b", held.seq, retryable(), at(1), retry_at=at(5))
+        record_failure(ledger, "worker-b", held.seq, retryable(), at(1), retry_at=at(5))
 
-    assert ledger.get(held.seq) == held
+    assert get(ledger, held.seq) == held
 
 
 # -- retry policy with the ledger (the policy on its own: tests/unit/rules) ----
@@ -544,7 +547,7 @@ def test_retry_policy_and_ledger_dead_letter_an_event_after_the_maximum_attempts
             break
         (held,) = claimed
         retry_at = policy.decide(held.attempts, retryable(), now)
-        states.append(ledger.record_failure("worker-a", held.seq, retryable(), now, retry_at))
+        states.append(record_failure(ledger, "worker-a", held.seq, retryable(), now, retry_at))
         now = retry_at or now
 
     assert states == [EventState.PENDING] * 3 + [EventState.FAILED]
@@ -575,10 +578,10 @@ def test_record_ends_several_held_events_with_their_audit_rows_in_one_transactio
     )
 
     assert lost == []
-    assert (ledger.get(a.seq).state, ledger.get(a.seq).note) == (EventState.DONE, "applied")
-    b_now = ledger.get(b.seq)
+    assert (get(ledger, a.seq).state, get(ledger, a.seq).note) == (EventState.DONE, "applied")
+    b_now = get(ledger, b.seq)
     assert (b_now.state, b_now.next_attempt_at, b_now.attempts) == (EventState.PENDING, at(60), 1)
-    c_now = ledger.get(c.seq)
+    c_now = get(ledger, c.seq)
     assert (c_now.state, c_now.last_error, c_now.finished_at) == (
         EventState.FAILED,
         permanent(),
@@ -603,8 +606,8 @@ def test_record_returns_the_events_no_longer_held_and_records_the_others(
     )
 
     assert lost == [b.seq]
-    assert ledger.get(a.seq).state is EventState.DONE
-    assert ledger.get(b.seq) == b_taken
+    assert get(ledger, a.seq).state is EventState.DONE
+    assert get(ledger, b.seq) == b_taken
 
 
 def test_strict_record_raises_lease_lost_and_records_nothing(ledger: SqlLedger) -> None:
@@ -621,7 +624,7 @@ def test_strict_record_raises_lease_lost_and_records_nothing(ledger: SqlLedger) 
             strict=True,
         )
 
-    assert ledger.get(a.seq) == a
+    assert get(ledger, a.seq) == a
     assert list(ledger.audit_rows()) == []
 
 
@@ -651,7 +654,7 @@ def test_record_completes_hundreds_of_held_events_and_returns_those_it_no_longer
     assert sorted(lost) == [e.seq for e in gone]
     gone_seqs = {e.seq for e in gone}
     for i, before in enumerate(held):
-        ev = ledger.get(before.seq)
+        ev = get(ledger, before.seq)
         if before.seq in gone_seqs:
             assert ev == next(t for t in taken if t.seq == before.seq)
         elif i == 42:
@@ -699,9 +702,9 @@ def test_strict_record_of_hundreds_of_outcomes_one_not_held_raises_lease_lost_an
     with pytest.raises(LeaseLost):
         ledger.record("worker-a", outcomes, at(2), [transfer(erasure.seq, "erased")], strict=True)
 
-    assert ledger.get(erasure.seq) == erasure
+    assert get(ledger, erasure.seq) == erasure
     for before in others:
-        assert ledger.get(before.seq) == (taken if before.seq == taken.seq else before)
+        assert get(ledger, before.seq) == (taken if before.seq == taken.seq else before)
     assert list(ledger.audit_rows()) == []
     assert not ledger.is_suppressed("dig-e")
     record = ledger.subject("E")
@@ -731,7 +734,7 @@ def test_a_deferral_returns_the_event_without_counting_the_attempt(ledger: SqlLe
         at(1),
     )
 
-    ev = ledger.get(held.seq)
+    ev = get(ledger, held.seq)
     assert (ev.state, ev.attempts, ev.next_attempt_at) == (EventState.PENDING, 0, at(10))
     assert ledger.claim("worker-a", 10, at(9), LEASE) == []
     (again,) = ledger.claim("worker-a", 10, at(10), LEASE)
@@ -748,8 +751,8 @@ def test_an_outcome_that_cannot_end_an_attempt_is_refused_and_nothing_is_recorde
         with pytest.raises(ValueError):
             ledger.record("worker-a", [Outcome(a.seq, EventState.DONE), bad], at(1))
 
-    assert ledger.get(a.seq) == a
-    assert ledger.get(b.seq) == b
+    assert get(ledger, a.seq) == a
+    assert get(ledger, b.seq) == b
 
 
 def test_completing_an_erasure_suppresses_and_scrubs_its_subject_in_the_same_transaction(
@@ -777,7 +780,7 @@ def test_completing_an_erasure_suppresses_and_scrubs_its_subject_in_the_same_tra
 
     for ev in ledger.list_events(subject_id="C-1"):
         assert (ev.state, ev.payload) == (EventState.DONE, None), ev.event_id
-    assert ledger.get(erasure.seq).scrubbed_at == at(5)
+    assert get(ledger, erasure.seq).scrubbed_at == at(5)
     record = ledger.subject("C-1")
     assert record is not None
     assert (record.erasure, record.email, record.contact_ids) == ("erased", None, ())
@@ -804,4 +807,4 @@ def test_an_erasure_outcome_whose_lease_was_lost_erases_nothing(ledger: SqlLedge
     record = ledger.subject("C-1")
     assert record is not None
     assert (record.erasure, record.email) == ("erasing", EMAIL)
-    assert ledger.get(erasure.seq).payload is not None
+    assert get(ledger, erasure.seq).payload is not None

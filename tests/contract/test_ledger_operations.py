@@ -27,7 +27,9 @@ from tests.contract.ledger_helpers import (
     dead_letter,
     event,
     finish,
+    get,
     ids,
+    record_failure,
     retryable,
     seq_of,
     stored,
@@ -48,7 +50,7 @@ def test_replay_returns_a_failed_event_to_pending_with_no_attempts_and_audits_it
     assert (replayed.state, replayed.attempts) == (EventState.PENDING, 0)
     assert replayed.next_attempt_at == at(100)
     assert replayed.finished_at is None
-    assert ledger.get(seq) == replayed
+    assert get(ledger, seq) == replayed
     (row,) = ledger.audit_rows()
     assert (row.entry.action, row.entry.event_id, row.entry.outcome) == (
         "event_replayed",
@@ -82,7 +84,7 @@ def test_replay_of_several_events_changes_none_if_one_is_not_failed(ledger: SqlL
             [failed, seq_of(ledger, "pending")], at(1), audit_of(AuditAction.EVENT_REPLAYED)
         )
 
-    assert ledger.get(failed).state is EventState.FAILED
+    assert get(ledger, failed).state is EventState.FAILED
     assert list(ledger.audit_rows()) == []
 
 
@@ -235,7 +237,7 @@ def test_status_oldest_ready_age_follows_the_clock(ledger: SqlLedger, clock: Fix
     assert ledger.status(clock.now()).oldest_ready_age_s == 60.0
 
     # An event waiting for its backoff is not ready.
-    ledger.record_failure("worker-a", held.seq, retryable(), clock.now(), clock.now() + LEASE)
+    record_failure(ledger, "worker-a", held.seq, retryable(), clock.now(), clock.now() + LEASE)
     finish(ledger, "second", clock.now())
     assert ledger.status(clock.now()).oldest_ready_age_s is None
     clock.advance(LEASE.total_seconds())
@@ -270,7 +272,7 @@ def test_extend_deadline_adds_days_and_audits_the_extension(ledger: SqlLedger) -
         62,
         datetime(2027, 5, 1, 12, 0, tzinfo=UTC),
     )
-    assert ledger.get(seq) == second
+    assert get(ledger, seq) == second
     assert [r.entry.action for r in ledger.audit_rows()] == ["deadline_extended"] * 2
 
 
@@ -284,7 +286,7 @@ def test_extend_deadline_refuses_more_than_62_days_in_all(ledger: SqlLedger) -> 
     with pytest.raises(InvalidTransition):
         ledger.extend_deadline(seq, 0, T0, audit_of(AuditAction.DEADLINE_EXTENDED))
 
-    ev = ledger.get(seq)
+    ev = get(ledger, seq)
     assert ev.due_extended_days == 40
     assert ev.due_at == datetime(2026, 12, 27, 10, 0, tzinfo=UTC) + timedelta(days=40)
     assert len(list(ledger.audit_rows())) == 1

@@ -19,7 +19,9 @@ from tests.conftest import T0
 from tests.contract.ledger_helpers import (
     LEASE,
     at,
+    complete,
     event,
+    get,
     ids,
     submit,
 )
@@ -101,8 +103,8 @@ def test_upgrade_brings_a_first_schema_ledger_forward(target: Target) -> None:
         assert ledger.store_webhooks([("1:2:3", {"eventId": 3})], at(4), LEASE) == [True]
         # And the old event flows on as any other.
         (held,) = ledger.claim("worker-a", 10, at(5), LEASE)
-        ledger.complete("worker-a", [held.seq], at(6))
-        assert ledger.get(held.seq).state is EventState.DONE
+        complete(ledger, "worker-a", [held.seq], at(6))
+        assert get(ledger, held.seq).state is EventState.DONE
     finally:
         ledger.close()
 

@@ -16,10 +16,12 @@ from tests.contract.ledger_helpers import (
     EMAIL,
     LEASE,
     at,
+    complete,
     dead_letter,
     event,
     finish,
     ids,
+    record_failure,
     retryable,
     seq_of,
     stored,
@@ -54,7 +56,7 @@ def test_erasure_supersedes_failed_events_and_events_waiting_for_backoff(
     dead_letter(ledger, "failed")
     submit(ledger, event("backoff", kind=EventKind.MARKETING_OPT_IN, occurred=at(2)))
     (held,) = ledger.claim("worker-a", 10, at(3), LEASE)
-    ledger.record_failure("worker-a", held.seq, retryable(), at(3), retry_at=at(3600))
+    record_failure(ledger, "worker-a", held.seq, retryable(), at(3), retry_at=at(3600))
 
     submit(ledger, event("erase", kind=EventKind.ERASURE, occurred=at(4)), now=at(5))
 
@@ -74,7 +76,7 @@ def test_erasure_leaves_access_requests_to_be_answered_in_order(ledger: SqlLedge
     assert access.payload is not None
     (first,) = ledger.claim("worker-a", 10, at(6), LEASE)
     assert first.event_id == "access"
-    ledger.complete("worker-a", [first.seq], at(7))
+    complete(ledger, "worker-a", [first.seq], at(7))
     assert ids(ledger.claim("worker-a", 10, at(8), LEASE)) == ["erase"]
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from sync import bootstrap
 from sync.clock import FixedClock
 from sync.model import EventKind
+from tests.contract.ledger_helpers import pending_webhooks
 from tests.contract.processes import read_line
 from tests.e2e.conftest import Loop
 
@@ -28,7 +29,7 @@ def test_a_worker_killed_after_the_webhook_was_acknowledged_loses_no_event(loop:
     deadline = time.monotonic() + 10
     while not loop.deliveries_idle() and time.monotonic() < deadline:
         time.sleep(0.02)
-    stored = [key for key, _ in loop.ledger.pending_webhooks(100)]
+    stored = [key for key, _ in pending_webhooks(loop.ledger, 100)]
     assert stored, "HubSpot's deliveries were acknowledged, so they are in the inbox"
 
     now = datetime.now(UTC)
@@ -59,7 +60,7 @@ def test_a_worker_killed_after_the_webhook_was_acknowledged_loses_no_event(loop:
     finally:
         restarted.close()
 
-    assert loop.ledger.pending_webhooks(100) == []
+    assert pending_webhooks(loop.ledger, 100) == []
     record = loop.customer("C-1")
     assert record["first_name"] == "Annika"
     assert record["marketing_opt_out"] is True

@@ -12,6 +12,7 @@ import pytest
 
 from sync.audit import Pseudonymizer
 from sync.model import ErrorClass, ErrorInfo
+from tests.contract.ledger_helpers import complete, record_failure
 from tests.integration.cli.conftest import PSEUDONYM_KEY, CliEnv
 
 EMAIL = "annika.lindqvist@example.se"
@@ -33,7 +34,7 @@ def _fail_event(cli_env: CliEnv, event_id: str) -> None:
         correlation_id="5c2b8e1f-0000-4000-8000-000000000001",
         detail="HubSpot refused the batch update of firstname, lastname",
     )
-    ledger.record_failure("test-worker", event.seq, error, now, retry_at=None)
+    record_failure(ledger, "test-worker", event.seq, error, now, retry_at=None)
 
 
 def test_submit_fail_replay_skip_leaves_no_personal_data_anywhere(cli_env: CliEnv) -> None:
@@ -250,8 +251,8 @@ def test_retention_scrubs_only_events_finished_before_the_period(cli_env: CliEnv
     now = datetime.now(UTC)
     held = cli_env.ledger.claim("w", 10, now, timedelta(seconds=60))
     by_id = {e.event_id: e.seq for e in held}
-    cli_env.ledger.complete("w", [by_id["old"]], now - timedelta(days=31))
-    cli_env.ledger.complete("w", [by_id["new"]], now - timedelta(days=29))
+    complete(cli_env.ledger, "w", [by_id["old"]], now - timedelta(days=31))
+    complete(cli_env.ledger, "w", [by_id["new"]], now - timedelta(days=29))
     ran = cli_env.run("retention", "--json")
     assert ran.code == 0, ran.stderr
     assert ran.json()["payloads_scrubbed"] == 1

@@ -8,6 +8,7 @@ from connectors.hubspot.ratelimit import RateBudget
 from sync.clock import SystemClock
 from sync.model import Direction, ErrorClass, ErrorInfo, EventKind, NewEvent, Origin
 from sync.operator import new_envelope
+from tests.contract.ledger_helpers import record_failure
 from tests.integration.cli.conftest import CliEnv
 
 STATUS_KEYS = {"by_state", "by_kind", "overdue", "due_within_7_days", "oldest_ready_age_s"}
@@ -31,7 +32,7 @@ def _failed_events(cli_env: CliEnv, count: int) -> None:
     )  # fmt: skip
     error = ErrorInfo(ErrorClass.PERMANENT, "http_403", http_status=403)
     for event in ledger.claim("test-worker", count, now, timedelta(seconds=60)):
-        ledger.record_failure("test-worker", event.seq, error, now, retry_at=None)
+        record_failure(ledger, "test-worker", event.seq, error, now, retry_at=None)
 
 
 def test_status_shows_what_other_processes_counted_and_keeps_its_json_keys(

@@ -29,6 +29,7 @@ from sync.ledger.sql import SqlLedger
 from sync.model import ErrorClass, ErrorInfo
 from sync.serve import serving
 from tests.conftest import T0
+from tests.contract.ledger_helpers import record_failure
 from tests.integration.intake.conftest import (
     CLIENT_SECRET,
     REGISTER_SECRET,
@@ -164,7 +165,7 @@ def test_deadline_age_and_failed_gauges_follow_the_ledger(intake: Harness) -> No
     now = intake.clock.advance(10 * 86400)
     held = intake.ledger.claim("test-worker", 1, now, timedelta(seconds=60))
     error = ErrorInfo(ErrorClass.PERMANENT, "http_403", http_status=403)
-    intake.ledger.record_failure("test-worker", held[0].seq, error, now, retry_at=None)
+    record_failure(intake.ledger, "test-worker", held[0].seq, error, now, retry_at=None)
     families = scrape(intake.client)
     assert value(families, "hubsync_events_overdue") == 2
     assert value(families, "hubsync_events_due_within_7_days") == 0
