@@ -27,23 +27,53 @@ if TYPE_CHECKING:
 
 # The stable vocabulary of shared counters (``Ledger.add_counts`` names).
 HUBSPOT_HTTP_429 = "hubspot_http_429"
-"""HTTP 429 answers from HubSpot (counted where the rate budget hears of them)."""
 RESURRECTIONS_BLOCKED = "resurrections_blocked"
-"""Erased people HubSpot tried to bring back, and hubsync refused (sync.handlers.from_hubspot)."""
 WEBHOOK_SIGNATURE_FAILURES = "webhook_signature_failures"
-"""Webhook requests refused for a missing, invalid or stale v3 signature."""
 REGISTER_SIGNATURE_FAILURES = "register_signature_failures"
-"""Register requests on /v1/events refused for a missing, malformed or wrong signature."""
 WEBHOOK_ECHOES_DROPPED = "webhook_echoes_dropped"
-"""Webhook property changes: hubsync's own writes coming back (sync.handlers.from_hubspot)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SharedCounter:
+    """A counter every process adds to in the ledger: its name there, its metric, what it counts.
+
+    ``metric`` is the Prometheus name without ``_total`` (``sync.intake.metrics``).
+    """
+
+    name: str
+    metric: str
+    help: str
+
 
 COUNTERS = (
-    HUBSPOT_HTTP_429,
-    RESURRECTIONS_BLOCKED,
-    WEBHOOK_SIGNATURE_FAILURES,
-    REGISTER_SIGNATURE_FAILURES,
-    WEBHOOK_ECHOES_DROPPED,
+    SharedCounter(
+        HUBSPOT_HTTP_429,
+        "hubsync_hubspot_rate_limited",
+        "HTTP 429 answers from HubSpot, counted by every process on the ledger.",
+    ),
+    SharedCounter(
+        RESURRECTIONS_BLOCKED,
+        "hubsync_resurrections_blocked",
+        "Erased people HubSpot tried to bring back, refused by hubsync.",
+    ),
+    SharedCounter(
+        WEBHOOK_SIGNATURE_FAILURES,
+        "hubsync_webhook_signature_failures",
+        "Webhook requests refused for their v3 signature, by every server on the ledger.",
+    ),
+    SharedCounter(
+        REGISTER_SIGNATURE_FAILURES,
+        "hubsync_register_signature_failures",
+        "Register requests refused for their signature, by every server on the ledger.",
+    ),
+    SharedCounter(
+        WEBHOOK_ECHOES_DROPPED,
+        "hubsync_webhook_echoes_dropped",
+        "Webhook property changes that were hubsync's own writes, dropped.",
+    ),
 )
+"""Every shared counter: ``hubsync status`` shows each (0 until first counted), ``/metrics``
+exports each, and nothing else adds to the ledger's counters."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +142,7 @@ def read_report(
     register: Callable[[], RegisterReadiness] | None = None,
 ) -> OperatorReport:
     """Read the report now; every known counter is present (0 until first counted)."""
-    counters = dict.fromkeys(COUNTERS, 0)
+    counters = dict.fromkeys((c.name for c in COUNTERS), 0)
     counters.update(ledger.counts())
     return OperatorReport(
         status=ledger.status(now),

@@ -25,40 +25,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from sync.errors import HubsyncError
-from sync.status import (
-    HUBSPOT_HTTP_429,
-    REGISTER_SIGNATURE_FAILURES,
-    RESURRECTIONS_BLOCKED,
-    WEBHOOK_ECHOES_DROPPED,
-    WEBHOOK_SIGNATURE_FAILURES,
-    OperatorReport,
-)
+from sync.status import COUNTERS, OperatorReport
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-SHARED_COUNTERS: dict[str, tuple[str, str]] = {
-    HUBSPOT_HTTP_429: (
-        "hubsync_hubspot_rate_limited",
-        "HTTP 429 answers from HubSpot, counted by every process on the ledger.",
-    ),
-    RESURRECTIONS_BLOCKED: (
-        "hubsync_resurrections_blocked",
-        "Erased people HubSpot tried to bring back, refused by hubsync.",
-    ),
-    WEBHOOK_SIGNATURE_FAILURES: (
-        "hubsync_webhook_signature_failures",
-        "Webhook requests refused for their v3 signature, by every server on the ledger.",
-    ),
-    REGISTER_SIGNATURE_FAILURES: (
-        "hubsync_register_signature_failures",
-        "Register requests refused for their signature, by every server on the ledger.",
-    ),
-    WEBHOOK_ECHOES_DROPPED: (
-        "hubsync_webhook_echoes_dropped",
-        "Webhook property changes that were hubsync's own writes, dropped.",
-    ),
-}
-"""Ledger counter name -> (metric name without ``_total``, help)."""
 
 GAUGES = (
     "hubsync_ledger_up",
@@ -94,8 +63,8 @@ class LedgerCollector(Collector):
         """
         for name in GAUGES:
             yield GaugeMetricFamily(name, name)
-        for name, _ in SHARED_COUNTERS.values():
-            yield CounterMetricFamily(name, name)
+        for shared in COUNTERS:
+            yield CounterMetricFamily(shared.metric, shared.help)
 
     def collect(self) -> Iterator[Metric]:
         """Events, deadlines, shared counters and the daily budget, plus ``hubsync_ledger_up``."""
@@ -131,9 +100,9 @@ class LedgerCollector(Collector):
             "Age of the oldest event ready to be worked on (0 when none is).",
             float(status.oldest_ready_age_s or 0.0),
         )
-        for key, (name, documentation) in SHARED_COUNTERS.items():
-            counter = CounterMetricFamily(name, documentation)
-            counter.add_metric([], float(report.counters.get(key, 0)))
+        for shared in COUNTERS:
+            counter = CounterMetricFamily(shared.metric, shared.help)
+            counter.add_metric([], float(report.counters.get(shared.name, 0)))
             yield counter
         budget = report.daily_budget
         if budget is not None:
