@@ -14,14 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from sync.errors import PermanentError
+from sync.intake.envelope_json import envelope_from_json
 from sync.model import (
     Direction,
     Envelope,
-    EventId,
-    EventKind,
     Origin,
     StoredEvent,
-    SubjectId,
 )
 from sync.rules import rights
 from sync.timefmt import iso_utc
@@ -61,46 +59,11 @@ def envelope_to_json(envelope: Envelope) -> dict[str, Any]:
     }
 
 
-def _optional_str(data: Mapping[str, Any], name: str) -> str | None:
-    value = data.get(name)
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"{name}: must be a string or null")
-    return value
-
-
 def _required_str(data: Mapping[str, Any], name: str) -> str:
     value = data.get(name)
     if not isinstance(value, str) or not value:
         raise ValueError(f"{name}: must be a non-empty string")
     return value
-
-
-def envelope_from_json(data: Any) -> Envelope:
-    """Parse an envelope; ``ValueError`` naming the first bad field."""
-    if not isinstance(data, Mapping):
-        raise ValueError("event: must be a JSON object")
-    kind_name = _required_str(data, "kind")
-    try:
-        kind = EventKind(kind_name)
-    except ValueError:
-        raise ValueError("kind: not a known event kind") from None
-    changes = data.get("changes") or {}
-    if not isinstance(changes, Mapping) or not all(isinstance(k, str) for k in changes):
-        raise ValueError("changes: must be an object of field names")
-    subscriptions = data.get("subscription_ids") or []
-    if not isinstance(subscriptions, list) or not all(isinstance(s, str) for s in subscriptions):
-        raise ValueError("subscription_ids: must be a list of strings")
-    return Envelope(
-        event_id=EventId(_required_str(data, "event_id")),
-        kind=kind,
-        subject_id=SubjectId(_required_str(data, "subject_id")),
-        occurred_at=parse_time(data.get("occurred_at"), "occurred_at"),
-        email=_optional_str(data, "email"),
-        changes=dict(changes),
-        subscription_ids=tuple(subscriptions),
-        legal_basis=_optional_str(data, "legal_basis"),
-        reference=_optional_str(data, "reference"),
-    )
 
 
 def register_envelope(event: StoredEvent) -> Envelope:
@@ -135,8 +98,15 @@ def event_to_json(event: StoredEvent, envelope: Envelope) -> dict[str, Any]:
 
 
 def event_from_json(data: Any) -> tuple[Envelope, Origin, Direction]:
-    """Parse an event sent to a register (the reference register's side of the wire)."""
-    envelope = envelope_from_json(data)
+    """Parse an event sent to a register (the reference register's side of the wire).
+
+    The envelope is read by ``sync.intake.envelope_json``, the one parser of
+    envelopes, for its shape only: the register applies its own rules (an
+    opt-in without a legal basis is its to refuse). ``ValueError`` lists the
+    problems by field name.
+    """
+    if not isinstance(data, Mapping):
+        raise ValueError("event: must be a JSON object")
     try:
         origin = Origin(_required_str(data, "origin"))
         direction = Direction(_required_str(data, "direction"))
@@ -144,6 +114,10 @@ def event_from_json(data: Any) -> tuple[Envelope, Origin, Direction]:
         if "must be" in str(exc):
             raise
         raise ValueError("origin or direction: not a known value") from None
+    fields = {k: v for k, v in data.items() if k not in ("origin", "direction")}
+    envelope, problems = envelope_from_json(fields, rules=False)
+    if envelope is None:
+        raise ValueError("; ".join(problems))
     return envelope, origin, direction
 
 
