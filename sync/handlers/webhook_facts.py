@@ -46,8 +46,9 @@ class InboxRound:
     """One leased batch: its items, what was read for all of them, what their verdicts produced.
 
     ``subjects`` (the subject map of the batch's contacts, read in one query)
-    and ``written`` (which of the batch's values hubsync wrote) are read
-    first; ``linked`` names the contacts linked by email this round. The rest
+    and ``written`` (which of the batch's values hubsync wrote, from the
+    ``marks`` of its property changes by receipt key) are read first;
+    ``linked`` names the contacts linked by email this round. The rest
     is what the round will commit: events, audit rows, counters, the opt-outs
     (merged per subject at the end, ``rules.webhook.distinct_opt_outs``).
     ``records`` and ``contacts`` keep what was read of a subject or (whether it
@@ -59,6 +60,7 @@ class InboxRound:
 
     items: list[InboxItem] = field(default_factory=list)
     subjects: dict[str, list[SubjectId]] = field(default_factory=dict)
+    marks: dict[str, echo.WriteMark | None] = field(default_factory=dict)
     written: set[tuple[str, str, str]] = field(default_factory=set)
     linked: set[str] = field(default_factory=set)
     records: dict[SubjectId, SubjectRecord | None] = field(default_factory=dict)
@@ -120,8 +122,10 @@ class FactReader:
             contacts = [c.object_id for c in edits if c.object_id]
             found = self._ledger.subjects_for_contacts(contacts)
             work.subjects = {contact: found.get(contact, []) for contact in contacts}
-            marks = [echo.change_mark(c, self._pseudonymizer.value) for c in edits]
-            work.written = self._ledger.written_recently([m for m in marks if m], now)
+            digest = self._pseudonymizer.value
+            work.marks = {c.receipt_key: echo.change_mark(c, digest) for c in edits}
+            marks = [m for m in work.marks.values() if m is not None]
+            work.written = self._ledger.written_recently(marks, now)
             shared = [c.object_id for c in edits if self._shared(c) and c.object_id]
             self._read_history([s for c in shared for s in work.subjects.get(c, ())], work)
         return work
@@ -133,6 +137,8 @@ class FactReader:
 
     def _read_history(self, subjects: Sequence[SubjectId], work: InboxRound) -> None:
         """When the register last changed each field of these subjects (once a round each)."""
+        if work.history_read.issuperset(subjects):
+            return
         unread = sorted(set(subjects) - work.history_read)
         if unread:
             found = self._ledger.last_rectified(unread, Direction.TO_HUBSPOT)
@@ -171,7 +177,10 @@ class FactReader:
         return Facts(subjects=tuple(subjects), erasing=erasing)
 
     def _property_facts(self, change: HubSpotChange, contact: str, work: InboxRound) -> Facts:
-        mark = echo.change_mark(change, self._pseudonymizer.value)
+        if change.receipt_key in work.marks:
+            mark = work.marks[change.receipt_key]
+        else:
+            mark = echo.change_mark(change, self._pseudonymizer.value)
         mapping = self._fields.by_property(change.property_name or "")
         value = change.property_value or ""
         email_suppressed = change.changes_email and bool(value) and self._email_suppressed(value)
