@@ -66,6 +66,11 @@ class FieldMap:
             if n in self.fields and authority.sent_to_hubspot(self.fields[n].authority)
         ]
 
+    def authority_of(self, field_name: str) -> Authority | None:
+        """The authority of a register field, or None when it is not mapped."""
+        mapping = self.fields.get(field_name)
+        return mapping.authority if mapping is not None else None
+
     def categories(self, field_names: Iterable[str]) -> tuple[str, ...]:
         """The data categories of the known fields among ``field_names``, sorted."""
         return tuple(sorted({self.fields[n].category for n in field_names if n in self.fields}))

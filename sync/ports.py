@@ -138,18 +138,26 @@ class EventAdmin(Protocol):
         """Events matching every filter, oldest first."""
         ...
 
-    def last_rectified(
-        self, subject_ids: Sequence[str], direction: Direction
-    ) -> dict[tuple[SubjectId, str], datetime]:
-        """When each field of these subjects was last rectified going this way (in one read)."""
-        ...
-
     def status(self, now: datetime) -> StatusReport:
         """Counts by state and kind, deadlines, oldest ready age."""
         ...
 
     def scrub_finished(self, older_than: datetime, now: datetime) -> int:
         """Scrub payloads of events finished before ``older_than``."""
+        ...
+
+
+class FieldHistory(Protocol):
+    """When each field was last changed on either side, as the events the ledger holds show."""
+
+    def last_rectified(
+        self, subject_ids: Sequence[str], direction: Direction
+    ) -> dict[tuple[SubjectId, str], datetime]:
+        """When each field of these subjects was last rectified going ``direction``, in one read.
+
+        ``Direction.TO_HUBSPOT``: the register's changes; ``TO_REGISTER``:
+        HubSpot's. The authority rule reads it (``sync.rules.authority``).
+        """
         ...
 
 
@@ -338,6 +346,7 @@ class Ledger(
     Schema,
     EventQueue,
     EventAdmin,
+    FieldHistory,
     SubjectMap,
     Suppressions,
     WebhookInbox,
@@ -382,6 +391,10 @@ class Fields(Protocol):
 
     def sent_to_hubspot(self, field_names: Iterable[str]) -> list[str]:
         """The names among these whose register value goes to HubSpot (authority allows)."""
+        ...
+
+    def authority_of(self, field_name: str) -> Authority | None:
+        """The authority of a register field (``sync.rules.authority``); None: not mapped."""
         ...
 
     def categories(self, field_names: Iterable[str]) -> tuple[str, ...]:

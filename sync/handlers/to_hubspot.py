@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from sync.audit import Pseudonymizer
@@ -32,9 +33,17 @@ from sync.errors import (
     SyncError,
 )
 from sync.handlers.access import EXPORTED, AccessExports, holds_anything
-from sync.model import Envelope, EventKind, StoredEvent, SubjectRecord
-from sync.ports import Clock, EchoMarks, Fields, HubSpot, SubjectMap
-from sync.rules import batching, echo, rights, transfer
+from sync.model import (
+    Authority,
+    Direction,
+    Envelope,
+    EventKind,
+    StoredEvent,
+    SubjectId,
+    SubjectRecord,
+)
+from sync.ports import Clock, EchoMarks, FieldHistory, Fields, HubSpot, SubjectMap
+from sync.rules import authority, batching, echo, rights, transfer
 
 ABSENT = "absent"
 
@@ -64,8 +73,9 @@ class _Target:
     email: str | None
 
 
-class EffectsLedger(SubjectMap, EchoMarks, Protocol):
-    """The ledger's roles the effects use: the subject map, and echo marks of what they wrote."""
+class EffectsLedger(SubjectMap, EchoMarks, FieldHistory, Protocol):
+    """The ledger's roles the effects use: the subject map, echo marks of what they wrote,
+    and when HubSpot last changed a field both systems may change."""
 
 
 class HubSpotEffects:
@@ -180,6 +190,7 @@ class HubSpotEffects:
         results: dict[int, Result] = {}
         writes: list[tuple[list[str], dict[str, str]]] = []
         sent: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        hubspot_changed = self._hubspot_changes(targets)
         for target in targets:
             changes = target.envelope.changes
             unknown = self._fields.unknown(changes)
@@ -188,9 +199,13 @@ class HubSpotEffects:
                     f"fields not in the mapping: {', '.join(unknown)}", code="unmapped_field"
                 )
                 continue
-            names = tuple(sorted(self._fields.sent_to_hubspot(changes)))
-            if not names:
+            owned = self._fields.sent_to_hubspot(changes)
+            if not owned:
                 results[target.event.seq] = Applied("contact_rectified", note="hubspot_authority")
+                continue
+            names = tuple(sorted(n for n in owned if self._goes_out(target, n, hubspot_changed)))
+            if not names:  # HubSpot changed every one of them later: its values stand
+                results[target.event.seq] = Applied("contact_rectified", note="hubspot_newer")
                 continue
             if not target.contact_ids:
                 results[target.event.seq] = Applied("contact_rectified", names, note=ABSENT)
@@ -219,6 +234,27 @@ class HubSpotEffects:
                         target.event.subject_id, self._clock.now(), email=new_email
                     )
         return results
+
+    def _hubspot_changes(self, targets: list[_Target]) -> dict[tuple[SubjectId, str], datetime]:
+        """When HubSpot last changed the shared fields of these rectifications (one read)."""
+        subjects = [
+            t.event.subject_id
+            for t in targets
+            if any(self._fields.authority_of(n) is Authority.BOTH for n in t.envelope.changes)
+        ]
+        if not subjects:
+            return {}
+        return self._ledger.last_rectified(subjects, Direction.TO_REGISTER)
+
+    def _goes_out(
+        self, target: _Target, name: str, hubspot_changed: dict[tuple[SubjectId, str], datetime]
+    ) -> bool:
+        """Whether this field of a rectification is written (``authority.outbound_applies``)."""
+        field_authority = self._fields.authority_of(name)
+        if field_authority is None:
+            return False
+        changed_at = hubspot_changed.get((target.event.subject_id, name))
+        return authority.outbound_applies(field_authority, target.event.occurred_at, changed_at)
 
     def _write(self, updates: dict[str, dict[str, str]]) -> dict[str, SyncError | None]:
         """Batch-update contacts; re-key the subject map where HubSpot reports a merge."""

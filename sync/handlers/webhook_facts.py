@@ -27,7 +27,7 @@ from sync.model import (
     SubjectId,
     SubjectRecord,
 )
-from sync.ports import EchoMarks, EventAdmin, Fields, HubSpot, SubjectMap, Suppressions
+from sync.ports import EchoMarks, FieldHistory, Fields, HubSpot, SubjectMap, Suppressions
 from sync.rules import echo, webhook
 from sync.rules.webhook import Facts
 
@@ -95,8 +95,8 @@ class InboxRound:
             self.linked.discard(contact_id)
 
 
-class FactsLedger(SubjectMap, Suppressions, EchoMarks, EventAdmin, Protocol):
-    """The ledger's roles the facts come from (``EventAdmin`` for ``last_rectified``)."""
+class FactsLedger(SubjectMap, Suppressions, EchoMarks, FieldHistory, Protocol):
+    """The ledger's roles the facts come from."""
 
 
 class FactReader:

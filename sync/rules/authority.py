@@ -4,23 +4,26 @@ Each mapped field names its authority (``mappings/``, DESIGN.md section 4):
 
 ==========  ==============================  ===================================
 authority   a register change goes to       a HubSpot change becomes
-            HubSpot                         (``inbound_action``)
+            HubSpot (``outbound_applies``)  (``inbound_action``)
 ==========  ==============================  ===================================
 register    yes                             a revert: HubSpot is set back to
                                             the register's value
 hubspot     no                              a rectification of the register
-both        yes                             a rectification of the register,
-                                            unless the register's last known
-                                            change of the field occurred later:
-                                            the last writer wins, by the time
-                                            each change occurred
+both        yes, unless HubSpot's last      a rectification of the register,
+            known change of the field       unless the register's last known
+            occurred at the same time or    change of the field occurred later
+            later
 ==========  ==============================  ===================================
 
-"Last known change" is the latest occurrence time of a register-side
-rectification of that field that hubsync holds (whether or not it has reached
-HubSpot yet): a HubSpot edit older than it would set the register back to a
-value the register has already replaced, so it is ignored. A revert is sent
-only when the values differ (``needs_revert``).
+With ``both`` the last writer wins, by the time each change occurred, in
+both directions, so the two systems end with the same value whatever order
+hubsync learns of the changes in; at the same instant HubSpot's change wins
+both ways. "Last known change" is the latest occurrence time of a
+rectification of that field going the other way that hubsync holds (whether
+or not it has been applied yet): the register's, for a HubSpot change; the
+HubSpot webhook's, for a register change. A write older than it would set
+that side back to a value already replaced, so it is dropped. A revert is
+sent only when the values differ (``needs_revert``).
 """
 
 from __future__ import annotations
@@ -42,6 +45,21 @@ class InboundAction(enum.StrEnum):
 def sent_to_hubspot(authority: Authority) -> bool:
     """Whether the register's value of a field with this authority is written to HubSpot."""
     return authority is not Authority.HUBSPOT
+
+
+def outbound_applies(
+    authority: Authority, occurred_at: datetime, hubspot_changed_at: datetime | None
+) -> bool:
+    """Whether a register change of a mapped field is written to HubSpot.
+
+    ``hubspot_changed_at`` is when HubSpot's last known change of the field
+    occurred (None: hubsync knows of none). With ``both``, a register change
+    that is not later than it is dropped (HubSpot wins a tie, as inbound).
+    """
+    if not sent_to_hubspot(authority):
+        return False
+    newer = hubspot_changed_at is not None and hubspot_changed_at >= occurred_at
+    return not (authority is Authority.BOTH and newer)
 
 
 def inbound_action(

@@ -367,3 +367,39 @@ def test_a_shared_field_takes_the_latest_change_by_when_each_occurred(loop: Loop
     _firstname_edit(loop, contact, "Hubert", changed_at + timedelta(minutes=1), 2)
     loop.settle()
     assert loop.customer("C-1")["first_name"] == "Hubert"
+
+
+def test_a_register_change_of_a_shared_field_older_than_hubspots_is_not_written_back(
+    loop: Loop,
+) -> None:
+    contact = loop.link("C-1", "anna@example.se", first_name="Anna")
+    now = datetime.now(UTC)
+    # HubSpot's edit (its webhook only: the sandbox keeps "Anna") reaches the register first ...
+    _firstname_edit(loop, contact, "Hubert", now + timedelta(minutes=1), 3)
+    loop.settle()
+    assert loop.customer("C-1")["first_name"] == "Hubert"
+
+    # ... then a register change made before it arrives late: nothing is written.
+    stale = new_envelope(
+        EventKind.RECTIFICATION, "C-1", now, "reg-stale", changes={"first_name": "Old"}
+    )
+    loop.operator.submit(stale)
+    loop.settle()
+    assert loop.properties(contact)["firstname"] == "Anna"
+    (event,) = loop.ledger.find("reg-stale")
+    assert (event.state, event.note) == (EventState.DONE, "hubspot_newer")
+    (row,) = [r.entry for r in loop.audit("contact_rectified") if r.entry.event_id == "reg-stale"]
+    assert (row.outcome, row.field_names) == ("hubspot_newer", ())
+
+    # A register change made after HubSpot's goes out as usual.
+    newer = new_envelope(
+        EventKind.RECTIFICATION,
+        "C-1",
+        now + timedelta(minutes=2),
+        "reg-newer",
+        changes={"first_name": "Reggie", "last_name": "Berg"},
+    )
+    loop.operator.submit(newer)
+    loop.settle()
+    assert loop.properties(contact)["firstname"] == "Reggie"
+    assert loop.properties(contact)["lastname"] == "Berg"

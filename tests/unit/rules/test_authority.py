@@ -7,7 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sync.model import Authority
-from sync.rules.authority import InboundAction, inbound_action, needs_revert, sent_to_hubspot
+from sync.rules.authority import (
+    InboundAction,
+    inbound_action,
+    needs_revert,
+    outbound_applies,
+    sent_to_hubspot,
+)
 
 T = datetime(2026, 11, 27, 10, tzinfo=UTC)
 EARLIER, LATER = T - timedelta(seconds=1), T + timedelta(seconds=1)
@@ -47,6 +53,34 @@ def test_a_hubspot_change_of_a_mapped_field_becomes_by_authority_and_occurrence_
     authority: Authority, register_changed_at: datetime | None, action: InboundAction
 ) -> None:
     assert inbound_action(authority, T, register_changed_at) is action
+
+
+@pytest.mark.parametrize(
+    ("authority", "hubspot_changed_at", "applies"),
+    [
+        (Authority.REGISTER, None, True),
+        (Authority.REGISTER, LATER, True),  # the register owns it: its change goes out regardless
+        (Authority.HUBSPOT, None, False),
+        (Authority.HUBSPOT, EARLIER, False),
+        (Authority.BOTH, None, True),
+        (Authority.BOTH, EARLIER, True),  # the register's change is the later one
+        (Authority.BOTH, T, False),  # the same instant: HubSpot wins, as inbound
+        (Authority.BOTH, LATER, False),  # HubSpot changed it since: HubSpot's value stands
+    ],
+)
+def test_a_register_change_of_a_mapped_field_goes_out_by_authority_and_occurrence_time(
+    authority: Authority, hubspot_changed_at: datetime | None, applies: bool
+) -> None:
+    assert outbound_applies(authority, T, hubspot_changed_at) is applies
+
+
+@pytest.mark.parametrize("gap", [timedelta(0), timedelta(seconds=1), timedelta(days=3)])
+def test_with_both_the_two_directions_agree_on_one_winner(gap: timedelta) -> None:
+    """Whichever change occurred later is the one both sides end with."""
+    for register_at, hubspot_at in ((T, T + gap), (T + gap, T)):
+        register_wins = outbound_applies(Authority.BOTH, register_at, hubspot_at)
+        hubspot_wins = inbound_action(Authority.BOTH, hubspot_at, register_at) is RECTIFY
+        assert register_wins is not hubspot_wins
 
 
 @pytest.mark.parametrize(
