@@ -294,7 +294,11 @@ class EchoMarks(Protocol):
 
 
 class SharedState(Protocol):
-    """What every worker on the ledger shares: counters and rate buckets."""
+    """What every worker on the ledger shares: counters, rate buckets and periodic turns."""
+
+    def take_turn(self, name: str, every: timedelta, now: datetime) -> bool:
+        """True for exactly one caller per ``every``: a periodic job run once for all workers."""
+        ...
 
     def add_counts(self, counts: dict[str, int], now: datetime) -> None:
         """Add to shared named counters."""

@@ -7,8 +7,8 @@ So, once per period, the statuses of subjects with recent activity are read
 and an opt-out from all email that the register has not recorded becomes a
 ``marketing_opt_out`` for the register. Restricted subjects are left alone:
 their unsubscribe is hubsync's own doing (restriction), not their objection.
-Several workers share one turn per period (a bucket in the ledger), so the
-reads are made once, not once per worker. The statuses are read by email
+Several workers share one turn per period (``SharedState.take_turn``), so
+the reads are made once, not once per worker. The statuses are read by email
 address, which sends the address to HubSpot: while the residency verdict
 refuses transfers (``transfers_allowed``), the check waits for the next
 period without taking the turn.
@@ -18,16 +18,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import structlog
 
 from sync.model import Direction, Envelope, EventId, EventKind, EventState, NewEvent, Origin
-from sync.ports import Clock, HubSpot, Ledger, Register
+from sync.ports import (
+    Clock,
+    EventAdmin,
+    EventQueue,
+    HubSpot,
+    Register,
+    SharedState,
+    SubjectMap,
+)
 
 log = structlog.get_logger("hubsync.subscription_check")
 
 SHARED_TURN = "subscription_check"
-"""The ledger bucket holding one turn per period, shared by every worker."""
+"""The name of the turn per period shared by every worker."""
+
+
+class CheckLedger(SubjectMap, EventQueue, EventAdmin, SharedState, Protocol):
+    """The ledger's roles the check uses: active subjects, events, and the shared turn."""
 
 
 class SubscriptionCheck:
@@ -36,7 +49,7 @@ class SubscriptionCheck:
     def __init__(
         self,
         *,
-        ledger: Ledger,
+        ledger: CheckLedger,
         hubspot: HubSpot,
         register: Register,
         clock: Clock,
@@ -65,8 +78,7 @@ class SubscriptionCheck:
             log.warning("subscription_check_held_back", reason="residency refuses transfers")
             return 0
         # One turn per period for all workers on the ledger: the reads are not repeated.
-        period_s = self._every.total_seconds()
-        if self._ledger.take_tokens(SHARED_TURN, 1.0, 1.0, 1.0 / period_s, now) > 0:
+        if not self._ledger.take_turn(SHARED_TURN, self._every, now):
             return 0
         events: list[NewEvent] = []
         checked = 0

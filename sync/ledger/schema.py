@@ -153,6 +153,15 @@ MIGRATIONS: dict[int, list[str]] = {
         # or writes this table any more.
         "DROP TABLE webhook_receipts",
     ],
+    7: [
+        # A turn per period shared by every worker (the subscription check):
+        # when it was last taken. It replaces a rate bucket used as a lock.
+        """CREATE TABLE turns (
+            name TEXT PRIMARY KEY,
+            taken_at {float} NOT NULL
+        )""",
+        "DELETE FROM rate_buckets WHERE name = 'subscription_check'",
+    ],
 }
 
 LATEST_VERSION = max(MIGRATIONS)

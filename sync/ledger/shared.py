@@ -1,4 +1,4 @@
-"""State every worker shares: echo marks, counters and the rate buckets."""
+"""State every worker shares: echo marks, counters, the rate buckets and periodic turns."""
 
 from __future__ import annotations
 
@@ -12,7 +12,24 @@ from sync.model import (
 
 
 class SharedPart(SqlBase):
-    """Echo marks of hubsync's own writes, shared counters, and the shared rate buckets."""
+    """Echo marks of hubsync's own writes, shared counters, rate buckets and periodic turns."""
+
+    def take_turn(self, name: str, every: timedelta, now: datetime) -> bool:
+        """Whether this caller has the turn ``name`` now: none was taken in the last ``every``.
+
+        One statement: of several workers asking at once, exactly one gets
+        True and records ``now``; the others get False until ``every`` has
+        passed since.
+        """
+        with self._tx() as cur:
+            taken = self._exec(
+                cur,
+                "INSERT INTO turns (name, taken_at) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET taken_at = excluded.taken_at "
+                "WHERE turns.taken_at <= ? RETURNING name",
+                (name, ts(now), ts(now - every)),
+            ).fetchall()
+        return bool(taken)
 
     def remember_writes(
         self, marks: Sequence[tuple[str, str, str]], now: datetime, ttl: timedelta

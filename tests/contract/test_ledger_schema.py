@@ -5,7 +5,7 @@ Every test takes the ``ledger`` fixture, parametrized over both backends.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -31,7 +31,7 @@ from tests.contract.rawdb import Target, raw_db, target_of
 
 
 def test_a_fresh_ledger_is_at_the_latest_schema_version(ledger: SqlLedger) -> None:
-    assert ledger.schema_version() == LATEST_VERSION == 6
+    assert ledger.schema_version() == LATEST_VERSION == 7
 
 
 def test_opening_an_existing_ledger_again_keeps_its_events(ledger: SqlLedger) -> None:
@@ -105,6 +105,32 @@ def test_upgrade_brings_a_first_schema_ledger_forward(target: Target) -> None:
         (held,) = ledger.claim("worker-a", 10, at(5), LEASE)
         complete(ledger, "worker-a", [held.seq], at(6))
         assert get(ledger, held.seq).state is EventState.DONE
+    finally:
+        ledger.close()
+
+
+def test_upgrade_to_7_drops_the_bucket_the_subscription_check_used_as_a_lock(
+    target: Target,
+) -> None:
+    types = target.ledger().ddl_types
+    with raw_db(target) as db:
+        db.execute(SCHEMA_VERSION_TABLE.format(**types))
+        for version in range(1, 7):
+            for statement in MIGRATIONS[version]:
+                db.execute(statement.format(**types))
+            db.execute(
+                "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", (version, 0.0)
+            )
+        for name in ("subscription_check", "hubspot_10s"):
+            db.execute(
+                "INSERT INTO rate_buckets (name, tokens, updated_at) VALUES (?, 0, 0)", (name,)
+            )
+    ledger = target.ledger()
+    try:
+        assert ledger.upgrade(at(1)) == (6, 7)
+        assert ledger.rate_bucket("subscription_check") is None
+        assert ledger.rate_bucket("hubspot_10s") is not None
+        assert ledger.take_turn("subscription_check", timedelta(minutes=15), at(2)) is True
     finally:
         ledger.close()
 

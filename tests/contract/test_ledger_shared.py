@@ -1,11 +1,12 @@
-"""Rate buckets shared by every worker, on SQLite and PostgreSQL.
+"""Rate buckets and periodic turns shared by every worker, on SQLite and PostgreSQL.
 
 Every test takes the ``ledger`` fixture, parametrized over both backends.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -14,6 +15,7 @@ from tests.conftest import T0
 from tests.contract.ledger_helpers import (
     at,
 )
+from tests.contract.rawdb import Target
 
 # -- rate buckets --------------------------------------------------------------
 
@@ -65,3 +67,29 @@ def test_correct_bucket_sets_the_tokens_hubspot_reports(ledger: SqlLedger) -> No
         pytest.approx(1.0)
     )
     assert ledger.take_tokens("daily", 1.0, capacity=1000.0, refill_per_s=1.0, now=at(1)) == 0.0
+
+
+# -- periodic turns ------------------------------------------------------------
+
+PERIOD = timedelta(minutes=15)
+
+
+def test_a_turn_is_had_once_per_period_and_separately_by_name(ledger: SqlLedger) -> None:
+    assert ledger.take_turn("check", PERIOD, at(0)) is True
+    assert ledger.take_turn("check", PERIOD, at(1)) is False
+    assert ledger.take_turn("check", PERIOD, at(899)) is False
+    assert ledger.take_turn("other", PERIOD, at(1)) is True
+    assert ledger.take_turn("check", PERIOD, at(900)) is True  # a full period since the last
+    assert ledger.take_turn("check", PERIOD, at(901)) is False
+
+
+def test_of_many_workers_asking_at_once_exactly_one_has_the_turn(target: Target) -> None:
+    ledgers = [target.ledger() for _ in range(6)]
+    ledgers[0].open(T0)
+    try:
+        with ThreadPoolExecutor(len(ledgers)) as pool:
+            answers = list(pool.map(lambda lg: lg.take_turn("check", PERIOD, at(5)), ledgers))
+        assert sorted(answers) == [False] * 5 + [True]
+    finally:
+        for opened in ledgers:
+            opened.close()
