@@ -83,8 +83,7 @@ def build_operator(
 ) -> Operator:
     """An operator over an opened ledger (created fresh when the database is empty)."""
     clock = clock or SystemClock()
-    ledger = build_ledger(settings)
-    ledger.open(clock.now())
+    ledger = open_ledger_of(settings, clock)
     key = settings.audit.pseudonym_key
     return Operator(
         ledger=ledger,
@@ -200,11 +199,22 @@ def build_residency(settings: Settings, hubspot: HubSpotClient, clock: Clock) ->
     )
 
 
-def build_worker(settings: Settings, *, clock: Clock | None = None) -> Worker:
-    """A worker over an opened ledger, the HubSpot client and the default mapping."""
-    clock = clock or SystemClock()
+def open_ledger_of(settings: Settings, clock: Clock) -> SqlLedger:
+    """The ledger the settings name, opened (created, or checked against the schema)."""
     ledger = build_ledger(settings)
     ledger.open(clock.now())
+    return ledger
+
+
+def build_worker(
+    settings: Settings, *, clock: Clock | None = None, ledger: SqlLedger | None = None
+) -> Worker:
+    """A worker over an opened ledger, the HubSpot client and the default mapping.
+
+    ``ledger``: one already opened (``hubsync run`` shares one with the intake).
+    """
+    clock = clock or SystemClock()
+    ledger = ledger or open_ledger_of(settings, clock)
     key = _secret(
         settings.audit.pseudonym_key, "HUBSYNC_AUDIT__PSEUDONYM_KEY", "[audit] pseudonym_key"
     )
@@ -280,9 +290,7 @@ def check(settings: Settings, *, clock: Clock | None = None) -> dict[str, Any]:
     api = settings.hubspot.subscriptions_api
 
     def open_checked_ledger() -> Ledger:
-        ledger = build_ledger(settings)
-        ledger.open(clock.now())
-        return ledger
+        return open_ledger_of(settings, clock)
 
     def hubspot(ledger: Ledger) -> HubSpotProbe:
         client = build_hubspot(settings, ledger, clock)
@@ -329,15 +337,21 @@ def build_readiness(settings: Settings, ledger: Ledger, clock: Clock) -> Readine
 
 
 def build_intake(
-    settings: Settings, *, clock: Clock | None = None, ready: Readiness | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    ready: Readiness | None = None,
+    ledger: SqlLedger | None = None,
 ) -> Starlette:
-    """The intake server's app over an opened ledger, with HubSpot's v3 check wired in."""
+    """The intake server's app over an opened ledger, with HubSpot's v3 check wired in.
+
+    ``ledger``: one already opened (``hubsync run`` shares the worker's).
+    """
     clock = clock or SystemClock()
     secret = _secret(
         settings.hubspot.client_secret, "HUBSYNC_HUBSPOT__CLIENT_SECRET", "[hubspot] client_secret"
     )
-    ledger = build_ledger(settings)
-    ledger.open(clock.now())
+    ledger = ledger or open_ledger_of(settings, clock)
     server = settings.server
     register_secret = server.register_secret.get_secret_value() if server.register_secret else ""
     key = settings.audit.pseudonym_key

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from sync import bootstrap, logs, runtime
 from sync.cli.options import CliState, pass_state
+from sync.clock import SystemClock
 from sync.demo.run import run_demo
 
 log = structlog.get_logger("hubsync.cli")
@@ -37,7 +38,9 @@ def run(state: CliState, no_server: bool, no_worker: bool, once: bool) -> None:
     if once and no_worker:
         raise click.UsageError("--once runs the worker: it cannot be combined with --no-worker")
     settings = state.settings()
-    worker = None if no_worker else bootstrap.build_worker(settings)
+    # One ledger for the process: the intake and the worker share its connection.
+    ledger = bootstrap.open_ledger_of(settings, SystemClock())
+    worker = None if no_worker else bootstrap.build_worker(settings, ledger=ledger)
     if worker is not None and once:
         handled = worker.run_until_idle()
         log.info("worker_idle", count=handled)
@@ -45,7 +48,7 @@ def run(state: CliState, no_server: bool, no_worker: bool, once: bool) -> None:
     if worker is not None and no_server:
         runtime.work_until_stopped(worker)
         return
-    app = bootstrap.build_intake(settings)
+    app = bootstrap.build_intake(settings, ledger=ledger)
     runtime.serve_until_stopped(app, settings.server.host, settings.server.port, worker)
 
 
