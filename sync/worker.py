@@ -36,6 +36,7 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import structlog
 
@@ -53,7 +54,15 @@ from sync.model import (
     Outcome,
     StoredEvent,
 )
-from sync.ports import Clock, Fields, Ledger, Register
+from sync.ports import (
+    Clock,
+    EventAdmin,
+    EventQueue,
+    Fields,
+    Register,
+    Schema,
+    WebhookInbox,
+)
 from sync.rules.retry import RetryPolicy, decide, error_info
 
 log = structlog.get_logger("hubsync.worker")
@@ -70,6 +79,10 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+class WorkerLedger(EventQueue, EventAdmin, WebhookInbox, Schema, Protocol):
+    """The ledger's roles the worker uses: the queue, retention, the inbox's expiry, closing."""
+
+
 class Worker:
     """Applies events to HubSpot and to the register, round after round.
 
@@ -83,7 +96,7 @@ class Worker:
     def __init__(
         self,
         *,
-        ledger: Ledger,
+        ledger: WorkerLedger,
         effects: HubSpotEffects,
         residency: ResidencyGuard,
         fields: Fields,

@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 from sync.errors import PermanentError, SubjectUnknown
 from sync.model import FullContact, PropertyVersion, StoredEvent, SubscriptionStatuses
-from sync.ports import Clock, HubSpot, Ledger, Register
+from sync.ports import Clock, HubSpot, Register, SubjectMap
 from sync.timefmt import iso_utc
 
 SCHEMA_ID = "urn:hubsync:access-export:1"
@@ -84,7 +84,9 @@ def _plain_json(record: Mapping[str, Any]) -> dict[str, Any]:
 class AccessExporter:
     """Puts together the access document of a subject from HubSpot, the ledger and the register."""
 
-    def __init__(self, hubspot: HubSpot, ledger: Ledger, register: Register, clock: Clock) -> None:
+    def __init__(
+        self, hubspot: HubSpot, ledger: SubjectMap, register: Register, clock: Clock
+    ) -> None:
         self._hubspot = hubspot
         self._ledger = ledger
         self._register = register

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
 from sync.audit import AuditEntry, Pseudonymizer, action_entry
 from sync.errors import PermanentError, SyncError
-from sync.handlers.webhook_facts import FactReader, InboxItem, InboxRound
+from sync.handlers.webhook_facts import FactReader, FactsLedger, InboxItem, InboxRound
 from sync.model import (
     ChangeKind,
     Direction,
@@ -44,7 +44,16 @@ from sync.model import (
     RegisterNotice,
     SubjectId,
 )
-from sync.ports import Clock, Fields, HubSpot, Ledger, Register
+from sync.ports import (
+    AuditLog,
+    Clock,
+    EventQueue,
+    Fields,
+    HubSpot,
+    Register,
+    SharedState,
+    WebhookInbox,
+)
 from sync.rules import authority, webhook
 from sync.rules.webhook import Verdict
 from sync.status import RESURRECTIONS_BLOCKED, WEBHOOK_ECHOES_DROPPED
@@ -60,6 +69,10 @@ NOTICE_ACTIONS = {
 """The audit action of each notice this use case sends, one row per subject."""
 
 
+class InboundLedger(FactsLedger, EventQueue, WebhookInbox, AuditLog, SharedState, Protocol):
+    """The ledger's roles this path uses: the facts', and the inbox, events, audit and counters."""
+
+
 class HubSpotInbound:
     """The webhook inbox, a batch at a time: ``lease``, ``handle`` each event, ``finish``.
 
@@ -70,7 +83,7 @@ class HubSpotInbound:
     def __init__(
         self,
         *,
-        ledger: Ledger,
+        ledger: InboundLedger,
         hubspot: HubSpot,
         register: Register,
         fields: Fields,

@@ -21,7 +21,7 @@ import structlog
 
 from sync.audit import AuditAction, Pseudonymizer, event_builder
 from sync.model import Direction, NewEvent, Origin
-from sync.ports import Clock, Ledger, Register
+from sync.ports import Clock, EventQueue, Register
 
 log = structlog.get_logger("hubsync.outbox")
 
@@ -35,7 +35,7 @@ class RegisterOutbox:
         self,
         *,
         register: Register,
-        ledger: Ledger,
+        ledger: EventQueue,
         pseudonymizer: Pseudonymizer,
         clock: Clock,
         batch_size: int = 100,

@@ -27,7 +27,7 @@ import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from starlette.applications import Starlette
@@ -44,7 +44,7 @@ from sync.intake.envelope_json import envelopes_from_json
 from sync.intake.metrics import CONTENT_TYPE, IntakeMetrics
 from sync.intake.openapi import openapi_document
 from sync.model import Direction, Envelope, NewEvent, Origin, StoredEvent, WebhookBatch
-from sync.ports import Clock, Ledger
+from sync.ports import Clock, EventAdmin, EventQueue, Schema, SharedState, WebhookInbox
 from sync.rules.input import id_problem
 from sync.status import (
     REGISTER_SIGNATURE_FAILURES,
@@ -102,12 +102,16 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+class IntakeLedger(EventQueue, EventAdmin, WebhookInbox, SharedState, Schema, Protocol):
+    """The ledger's roles the intake uses: events in, the inbox, counters, status, a probe."""
+
+
 class Intake:
     """The request handlers, over one ledger; ``build_app`` routes to them."""
 
     def __init__(
         self,
-        ledger: Ledger,
+        ledger: IntakeLedger,
         clock: Clock,
         metrics: IntakeMetrics,
         verify_webhook: WebhookVerifier,
@@ -340,7 +344,7 @@ class RequestCounter:
 
 
 def build_app(
-    ledger: Ledger,
+    ledger: IntakeLedger,
     clock: Clock,
     *,
     verify_webhook: WebhookVerifier,
