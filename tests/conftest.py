@@ -108,3 +108,12 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlLedger
     built = make_ledger(request.param, tmp_path, request)
     yield built
     built.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger_settings(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, object]:
+    """The [ledger] section of a fresh ledger on each backend."""
+    if request.param == "sqlite":
+        return {"url": f"sqlite:///{tmp_path / 'ledger.db'}"}
+    url, schema = request.getfixturevalue("postgres_schema")
+    return {"url": url, "schema": schema}

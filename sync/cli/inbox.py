@@ -12,13 +12,14 @@ import click
 import structlog
 
 from sync.cli.options import CliState, json_option, pass_state
-from sync.cli.render import emit
+from sync.cli.render import echo_rows, emit
 from sync.operator import INBOX_STATES
 from sync.timefmt import iso_utc
 
 log = structlog.get_logger("hubsync.cli")
 
 INBOX_SHOWN = 20  # failed inbox rows listed by `inbox status`
+PROCESSING_FAILED = "failed while processing (see the audit log)"
 
 
 @click.group()
@@ -42,11 +43,13 @@ def inbox_status(state: CliState, as_json: bool) -> None:
 
     def text() -> None:
         click.echo(", ".join(f"{name}: {report[name]}" for name in INBOX_STATES))
-        for row in found.failed_items:
-            why = row.problem or "failed while processing (see the audit log)"
-            click.echo(f"  {row.receipt_key}  {iso_utc(row.received_at)}  {why}")
-        if report["failed"] > len(found.failed_items):
-            click.echo(f"  ... and {report['failed'] - len(found.failed_items)} more")
+        echo_rows(
+            (
+                (r.receipt_key, iso_utc(r.received_at), r.problem or PROCESSING_FAILED)
+                for r in found.failed_items
+            ),
+            report["failed"],
+        )
 
     emit(state, as_json, report, text)
 

@@ -14,7 +14,7 @@ import click
 import structlog
 
 from sync.cli.options import CliState, json_option, pass_state
-from sync.cli.render import emit
+from sync.cli.render import echo_rows, emit
 from sync.operator import OUTBOX_COUNTED
 
 log = structlog.get_logger("hubsync.cli")
@@ -43,12 +43,13 @@ def outbox_status(state: CliState, as_json: bool) -> None:
     def text() -> None:
         more = "+" if found.waiting >= OUTBOX_COUNTED else ""
         click.echo(f"outbox rows that are not valid events: {found.waiting}{more}")
-        for row in report["rows"]:
-            click.echo(
-                f"  {row['outbox_id']}  {row['written_at'] or '-'}  {'; '.join(row['problems'])}"
-            )
-        if found.waiting > len(found.rows):
-            click.echo(f"  ... and {found.waiting - len(found.rows)} more")
+        echo_rows(
+            (
+                (r["outbox_id"], r["written_at"] or "-", "; ".join(r["problems"]))
+                for r in report["rows"]
+            ),
+            found.waiting,
+        )
 
     emit(state, as_json, report, text)
 

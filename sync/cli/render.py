@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,6 +43,16 @@ def emit(state: CliState, as_json: bool, document: Any, human: Callable[[], None
         click.echo(json.dumps(document, sort_keys=True, default=str))
     else:
         human()
+
+
+def echo_rows(rows: Iterable[Sequence[str]], total: int) -> None:
+    """Rows as indented columns, then how many more there are than were shown."""
+    shown = 0
+    for row in rows:
+        click.echo("  " + "  ".join(row))
+        shown += 1
+    if total > shown:
+        click.echo(f"  ... and {total - shown} more")
 
 
 def parse_time(value: str, now: datetime | None = None) -> datetime:

@@ -128,3 +128,31 @@ class SqlBase(ABC):
     def _exec(self, cur: Cursor, sql: str, params: Sequence[Any] = ()) -> Cursor:
         cur.execute(self._q(sql), tuple(params))
         return cur
+
+    def _lease_rows(
+        self,
+        cur: Cursor,
+        table: str,
+        found: Sequence[Sequence[Any]],
+        assignments: str,
+        params: Sequence[Any],
+        returning: str,
+        condition: str = "TRUE",
+        condition_params: Sequence[Any] = (),
+    ) -> list[Any]:
+        """The second half of a claim: ``UPDATE table SET assignments`` on the rows ``found``
+        (their ``seq`` first) still matching ``condition``, ``RETURNING`` them.
+
+        A claim selects candidate rows, then leases them in the same
+        transaction (events and the webhook inbox both do).
+        """
+        seqs = [int(r[0]) for r in found]
+        if not seqs:
+            return []
+        marks = ", ".join("?" for _ in seqs)
+        return self._exec(
+            cur,
+            f"UPDATE {table} SET {assignments} WHERE seq IN ({marks}) AND {condition} "
+            f"RETURNING {returning}",
+            (*params, *seqs, *condition_params),
+        ).fetchall()

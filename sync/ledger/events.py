@@ -284,16 +284,14 @@ class EventsPart(AuditChainPart, SubjectsPart):
                 "ORDER BY e.next_attempt_at, e.seq LIMIT ?" + self.claim_lock_suffix,
                 (now_s, limit),
             ).fetchall()
-            seqs = [int(r[0]) for r in rows]
-            if not seqs:
-                return []
-            marks = ", ".join("?" for _ in seqs)
-            claimed = self._exec(
+            claimed = self._lease_rows(
                 cur,
-                f"UPDATE events SET state = 'in_progress', lease_owner = ?, lease_until = ?, "
-                f"attempts = attempts + 1 WHERE seq IN ({marks}) RETURNING {EVENT_COLUMNS}",
-                (owner, ts(now + lease), *seqs),
-            ).fetchall()
+                "events",
+                rows,
+                "state = 'in_progress', lease_owner = ?, lease_until = ?, attempts = attempts + 1",
+                (owner, ts(now + lease)),
+                EVENT_COLUMNS,
+            )
         return sorted((event_of(r) for r in claimed), key=lambda e: e.seq)
 
     def _before_claim(self, cur: Cursor) -> None:

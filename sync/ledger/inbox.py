@@ -9,7 +9,7 @@ from typing import Any
 
 from sync.audit import CountAuditBuilder
 from sync.ledger.audit_chain import AuditChainPart
-from sync.ledger.db import INSERT_CHUNK, chunks, moment, ts
+from sync.ledger.db import INSERT_CHUNK, Cursor, chunks, moment, ts
 from sync.model import (
     SetAsideItem,
     SetAsideRow,
@@ -104,34 +104,28 @@ class InboxPart(AuditChainPart):
                 "AND (lease_until IS NULL OR lease_until <= ?) ORDER BY seq LIMIT ?",
                 (now_s, limit),
             ).fetchall()
-            seqs = [int(r[0]) for r in rows]
-            if not seqs:
-                return []
-            marks = ", ".join("?" for _ in seqs)
-            claimed = self._exec(
+            claimed = self._lease_rows(
                 cur,
-                f"UPDATE hubspot_inbox SET lease_owner = ?, lease_until = ? "
-                f"WHERE seq IN ({marks}) AND state = 'pending' "
-                f"AND (lease_until IS NULL OR lease_until <= ?) "
-                f"RETURNING seq, receipt_key, payload",
-                (owner, ts(now + lease), *seqs, now_s),
-            ).fetchall()
+                "hubspot_inbox",
+                rows,
+                "lease_owner = ?, lease_until = ?",
+                (owner, ts(now + lease)),
+                "seq, receipt_key, payload",
+                "state = 'pending' AND (lease_until IS NULL OR lease_until <= ?)",
+                (now_s,),
+            )
         return [(r[1], json.loads(r[2])) for r in sorted(claimed)]
 
     def release_webhooks(self, owner: str, keys: Sequence[str]) -> int:
         """Give leased webhook events back (to be tried again at once by any worker)."""
-        changed = 0
         with self._tx() as cur:
-            for chunk in chunks(keys, 500):
-                marks = ", ".join(["?"] * len(chunk))
-                self._exec(
-                    cur,
-                    "UPDATE hubspot_inbox SET lease_owner = NULL, lease_until = NULL "
-                    f"WHERE state = 'pending' AND lease_owner = ? AND receipt_key IN ({marks})",
-                    (owner, *chunk),
-                )
-                changed += max(cur.rowcount, 0)
-        return changed
+            return self._update_keyed(
+                cur,
+                "lease_owner = NULL, lease_until = NULL",
+                "state = 'pending' AND lease_owner = ?",
+                (owner,),
+                keys,
+            )
 
     def fail_webhooks(self, keys: Sequence[str], now: datetime) -> int:
         """Set webhook events aside as failed, payload kept, for an operator to replay."""
@@ -174,20 +168,41 @@ class InboxPart(AuditChainPart):
         audit: CountAuditBuilder | None = None,
     ) -> int:
         """End the inbox rows in ``state`` named by ``keys`` with ``assignments``; audit it."""
-        changed = 0
         with self._tx() as cur:
-            for chunk in chunks(keys, 500):
-                marks = ", ".join(["?"] * len(chunk))
-                self._exec(
-                    cur,
-                    f"UPDATE hubspot_inbox SET {assignments}, processed_at = ?, "
-                    "lease_owner = NULL, lease_until = NULL "
-                    f"WHERE state = ? AND receipt_key IN ({marks})",
-                    (ts(now), state, *chunk),
-                )
-                changed += max(cur.rowcount, 0)
+            changed = self._update_keyed(
+                cur,
+                f"{assignments}, processed_at = ?, lease_owner = NULL, lease_until = NULL",
+                "state = ?",
+                (ts(now), state),
+                keys,
+            )
             if audit is not None:
                 self._append_audit(cur, [audit(changed)])
+        return changed
+
+    def _update_keyed(
+        self,
+        cur: Cursor,
+        assignments: str,
+        condition: str,
+        params: tuple[Any, ...],
+        keys: Sequence[str],
+    ) -> int:
+        """``UPDATE hubspot_inbox SET assignments WHERE condition`` for the rows ``keys`` name.
+
+        ``params`` fill the placeholders of ``assignments`` then ``condition``;
+        500 keys a statement. Returns how many rows changed.
+        """
+        changed = 0
+        for chunk in chunks(keys, 500):
+            marks = ", ".join(["?"] * len(chunk))
+            self._exec(
+                cur,
+                f"UPDATE hubspot_inbox SET {assignments} "
+                f"WHERE {condition} AND receipt_key IN ({marks})",
+                (*params, *chunk),
+            )
+            changed += max(cur.rowcount, 0)
         return changed
 
     def purge_receipts(self, now: datetime) -> int:

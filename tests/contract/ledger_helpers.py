@@ -174,6 +174,17 @@ def transfer(seq: int, outcome: str) -> AuditEntry:
     )  # fmt: skip
 
 
+def close_erasure(ledger: SqlLedger, seq: int, now: datetime) -> None:
+    """Record C-1's held erasure done as the worker does: erased, suppressed, audited."""
+    done = Outcome(
+        seq,
+        EventState.DONE,
+        erased_subject="C-1",
+        suppress=(("email", "digest-email"), ("contact", "digest-101")),
+    )
+    ledger.record("worker-a", [done], now, [transfer(seq, "erased")])
+
+
 # -- shortcuts the worker does not need, for tests only ----------------------
 
 

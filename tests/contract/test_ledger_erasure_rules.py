@@ -28,6 +28,7 @@ from tests.contract.ledger_helpers import (
     LEASE,
     at,
     audit_of,
+    close_erasure,
     complete,
     dead_letter,
     event,
@@ -236,19 +237,7 @@ def erasure_completed_with_more_to_run(ledger: SqlLedger) -> None:
     )
     (first,) = ledger.claim("worker-a", 10, at(5), LEASE)
     assert first.event_id == "erase-1"
-    ledger.record(
-        "worker-a",
-        [
-            Outcome(
-                first.seq,
-                EventState.DONE,
-                erased_subject="C-1",
-                suppress=(("email", "digest-email"), ("contact", "digest-101")),
-            )
-        ],
-        at(6),
-        [transfer(first.seq, "erased")],
-    )
+    close_erasure(ledger, first.seq, at(6))
 
 
 def test_completing_an_erasure_keeps_the_payload_of_a_second_erasure_and_an_access_still_to_run(

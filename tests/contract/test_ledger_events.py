@@ -30,6 +30,7 @@ from tests.contract.ledger_helpers import (
     LEASE,
     at,
     audit_of,
+    close_erasure,
     complete,
     event,
     finish,
@@ -764,19 +765,7 @@ def test_completing_an_erasure_suppresses_and_scrubs_its_subject_in_the_same_tra
     submit(ledger, event("erase", kind=EventKind.ERASURE, occurred=at(3)), now=at(3))
     (erasure,) = ledger.claim("worker-a", 10, at(4), LEASE)
 
-    ledger.record(
-        "worker-a",
-        [
-            Outcome(
-                erasure.seq,
-                EventState.DONE,
-                erased_subject="C-1",
-                suppress=(("email", "digest-email"), ("contact", "digest-101")),
-            )
-        ],
-        at(5),
-        [transfer(erasure.seq, "erased")],
-    )
+    close_erasure(ledger, erasure.seq, at(5))
 
     for ev in ledger.list_events(subject_id="C-1"):
         assert (ev.state, ev.payload) == (EventState.DONE, None), ev.event_id

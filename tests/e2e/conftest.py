@@ -191,15 +191,6 @@ def build_loop(
     return Loop(settings, operator, worker, register, control, intake_url)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def ledger_settings(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
-    """The [ledger] section of a fresh ledger on each backend."""
-    if request.param == "sqlite":
-        return {"url": f"sqlite:///{tmp_path / 'ledger.db'}"}
-    url, schema = request.getfixturevalue("postgres_schema")
-    return {"url": url, "schema": schema}
-
-
 @pytest.fixture
 def loop(
     sandbox_server: RunningSandbox, ledger_settings: dict[str, Any], tmp_path: Path

@@ -11,8 +11,7 @@ import pytest
 import requests
 from jsonschema import Draft202012Validator
 
-from connectors.hubspot.sandbox.config import SandboxConfig
-from connectors.hubspot.sandbox.server import RunningSandbox, running_sandbox
+from connectors.hubspot.sandbox.server import RunningSandbox
 from connectors.register.sql import SqlRegister
 from sync import bootstrap
 from sync.clock import SystemClock
@@ -20,8 +19,8 @@ from sync.handlers.access import AccessExporter
 from sync.ledger.sql import SqlLedger
 from sync.schemas import ACCESS_EXPORT, load
 from sync.settings import Settings, load_settings
+from tests.integration.conftest import TOKEN
 
-TOKEN = "pat-eu1-access-test"
 PSEUDONYM_KEY = "access-test-pseudonym-key-0123"
 EMAIL = "karin.sjoberg@example.se"
 FIRST_NAME = "Karinxyzzy"
@@ -36,16 +35,6 @@ def validate(document: dict[str, Any]) -> None:
     )
     errors = sorted(validator.iter_errors(document), key=lambda e: list(e.path))
     assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
-
-
-@pytest.fixture(scope="module")
-def sandbox_server() -> Iterator[RunningSandbox]:
-    """One sandbox per module with generous limits; tests reset it."""
-    config = SandboxConfig(
-        port=0, access_token=TOKEN, rate_limit_per_10s=100_000, search_limit_per_s=100_000
-    )
-    with running_sandbox(config) as running:
-        yield running
 
 
 @dataclass

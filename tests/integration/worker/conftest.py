@@ -12,27 +12,16 @@ from typing import Any
 import pytest
 import requests
 
-from connectors.hubspot.sandbox.config import SandboxConfig
-from connectors.hubspot.sandbox.server import RunningSandbox, running_sandbox
+from connectors.hubspot.sandbox.server import RunningSandbox
 from connectors.register.sql import SqlRegister
 from sync import bootstrap
 from sync.model import EventKind, StoredEvent, SubmitResult
 from sync.operator import Operator, new_envelope
 from sync.settings import Settings, load_settings
 from sync.worker import Worker
+from tests.integration.conftest import TOKEN
 
 PSEUDONYM_KEY = "worker-test-pseudonym-key-0123"
-TOKEN = "pat-eu1-test-token"
-
-
-@pytest.fixture(scope="module")
-def sandbox_server() -> Iterator[RunningSandbox]:
-    """One sandbox per module with generous limits; tests reset it."""
-    config = SandboxConfig(
-        port=0, access_token=TOKEN, rate_limit_per_10s=100_000, search_limit_per_s=100_000
-    )
-    with running_sandbox(config) as running:
-        yield running
 
 
 @dataclass
@@ -112,15 +101,6 @@ def build_system(base_url: str, ledger: dict[str, Any], **hubspot: Any) -> Syste
         worker=bootstrap.build_worker(settings),
         base_url=base_url,
     )
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def ledger_settings(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
-    """The [ledger] section of a fresh ledger on each backend."""
-    if request.param == "sqlite":
-        return {"url": f"sqlite:///{tmp_path / 'ledger.db'}"}
-    url, schema = request.getfixturevalue("postgres_schema")
-    return {"url": url, "schema": schema}
 
 
 @pytest.fixture
