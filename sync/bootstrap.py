@@ -15,6 +15,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 
+from connectors.hubspot import project
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.ratelimit import RateBudget
 from connectors.hubspot.sandbox.command import sandbox_command as sandbox_command  # noqa: PLC0414 - re-exported for the CLI
@@ -171,6 +172,7 @@ def build_hubspot(settings: Settings, ledger: Ledger, clock: Clock) -> HubSpotCl
         budget=build_budget(settings, ledger, clock),
         timeout_s=hub.timeout_seconds,
         subscriptions_api=hub.subscriptions_api,
+        api_version=hub.api_version,
         now=clock.now,
     )
 
@@ -405,3 +407,55 @@ def build_demo_register(url: str) -> SqlRegister:
 def build_sandbox_control(base_url: str) -> SandboxControl:
     """The sandbox's control API: what HubSpot's users, forms and recipients do."""
     return SandboxControl(base_url)
+
+
+def write_hubspot_project(
+    settings: Settings, out_dir: Path, *, force: bool = False
+) -> dict[str, Any]:
+    """``hubsync hubspot-project``: write the HubSpot developer project for these settings.
+
+    Its scopes are those ``[hubspot] subscriptions_api`` needs, its webhooks
+    go to ``[server] public_url`` + ``/webhooks/hubspot`` and watch the
+    default mapping's properties (``connectors.hubspot.project``). Refuses
+    an unset or unusable ``public_url`` (``ConfigurationError``) and, without
+    ``force``, files that exist (``HubsyncError``; nothing is written).
+    Returns the files, scopes, target, subscriptions, warnings and next steps.
+    """
+    server = settings.server
+    # The default public_url is a loopback address HubSpot can never call.
+    public_url = server.public_url if "public_url" in server.model_fields_set else ""
+    problem = project.target_problem(public_url)
+    if problem is not None:
+        message = (
+            f"[server] public_url {problem}: set it (or HUBSYNC_SERVER__PUBLIC_URL) to the "
+            "https address at which HubSpot reaches hubsync's intake server"
+        )
+        raise ConfigurationError(message, problems=[message])
+    try:
+        fields = load_mapping()
+    except MappingFileError as exc:
+        raise ConfigurationError(str(exc), problems=exc.problems) from exc
+    target = webhook_uri(public_url)
+    files = project.project_files(
+        scopes=required_scopes(settings.hubspot.subscriptions_api),
+        mapped_properties=[m.hubspot for m in fields.fields.values()],
+        target_url=target,
+    )
+    present = project.existing(out_dir, files)
+    if present and not force:
+        names = ", ".join(str(p) for p in present)
+        raise HubsyncError(f"{names}: already there; nothing written (--force overwrites)")
+    try:
+        written = project.write_project(out_dir, files)
+    except OSError as exc:
+        raise HubsyncError(f"{out_dir}: cannot write the project ({type(exc).__name__})") from exc
+    app, webhooks = files[project.APP_FILE], files[project.WEBHOOKS_FILE]
+    return {
+        "directory": str(out_dir),
+        "files": [str(p) for p in written],
+        "scopes": app["config"]["auth"]["requiredScopes"],
+        "target_url": target,
+        "subscriptions": webhooks["config"]["subscriptions"],
+        "warnings": [f"[server] public_url {w}" for w in project.target_warnings(target)],
+        "next_steps": project.next_steps(str(out_dir)),
+    }

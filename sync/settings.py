@@ -69,6 +69,8 @@ class HubSpotSettings(_Section):
     daily_limit: int = Field(default=250_000, gt=0)
     search_limit_per_s: int = Field(default=5, gt=0)
     subscriptions_api: Literal["v4", "v3"] = "v4"
+    api_version: str = Field(default="2026-09", pattern=r"^\d{4}-(0[1-9]|1[0-2])(-beta)?$")
+    """HubSpot's date-based API version every call uses (``connectors.hubspot.paths``)."""
     residency_check_minutes: float = Field(default=60.0, gt=0)
 
     @field_validator("base_url")

@@ -1,13 +1,13 @@
-"""``HubSpotClient``: the HubSpot port over ``hubspot-api-client`` and ``requests``.
+"""``HubSpotClient``: the HubSpot port over ``hubspot-api-client``'s transport.
 
-- Contacts, GDPR delete, properties and communication preferences v3 go
-  through the official client's typed APIs. Their API objects are built
-  once and cached (each attribute access of the client builds a new
-  connection pool), and every call carries a timeout (the client has none).
-- Communication preferences v4 and account info, which the client does not
-  wrap, go through one ``requests.Session`` with the same token and base URL.
-  ``client.api_request`` would serve too, but it has no timeout and prints
-  the failing URL (an email address, for by-email paths) to stdout.
+- Every call goes to a date-based path of ``[hubspot] api_version``
+  (``connectors.hubspot.paths``, default ``2026-09``) through the official
+  client's ``ApiClient.call_api``: its urllib3 pool, timeouts and
+  exceptions, with the pool's own retries off (they would log the URL, an
+  email address for by-email reads). Its 12.0.0 models predate 2026-09
+  (their batch answers have no ``errors``), so every answer is read as JSON.
+- Batch answers report per-item failures inside a 200 (``errors``,
+  ``numErrors``); a 207 is accepted too. Every input maps to its own outcome.
 - Every call first takes room from the shared ``RateBudget``, and its answer's
   rate-limit headers correct it. Transient failures are retried a few times
   here with tenacity (all calls are idempotent); anything longer goes back to
@@ -19,22 +19,13 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-import requests
 import urllib3
-from hubspot import HubSpot as OfficialClient
-from hubspot.communication_preferences import PublicUpdateSubscriptionStatusRequest
-from hubspot.crm.contacts import (
-    BatchInputSimplePublicObjectBatchInput,
-    BatchReadInputSimplePublicObjectId,
-    PublicGdprDeleteInput,
-    SimplePublicObjectBatchInput,
-    SimplePublicObjectId,
-)
-from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
+from hubspot.crm.contacts import ApiClient, Configuration
 from tenacity import (
     Retrying,
     retry_if_exception,
@@ -43,6 +34,16 @@ from tenacity import (
 )
 
 from connectors.hubspot import errors, full_read
+from connectors.hubspot.paths import (
+    BATCH_READ,
+    BATCH_UPDATE,
+    DEFAULT_API_VERSION,
+    STATUSES_READ,
+    STATUSES_WRITE,
+    UNSUBSCRIBE_ALL,
+    UNSUBSCRIBE_ALL_READ,
+    ApiPaths,
+)
 from connectors.hubspot.ratelimit import RateBudget
 from sync.errors import PermanentError, RateLimited, RetryableError, SubjectAbsent, SyncError
 from sync.model import (
@@ -77,6 +78,7 @@ class HubSpotClient:
         budget: RateBudget,
         timeout_s: float = 10.0,
         subscriptions_api: str = "v4",
+        api_version: str = DEFAULT_API_VERSION,
         in_call_attempts: int = 3,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -84,47 +86,27 @@ class HubSpotClient:
         self._token = access_token
         self._budget = budget
         self._timeout = timeout_s
+        self._paths = ApiPaths(api_version)
         self._v3_subscriptions = subscriptions_api == "v3"
         self._attempts = in_call_attempts
         self._now = now
-        self._session: requests.Session | None = None
         self._property_ready = False
         self._property_names: tuple[datetime, tuple[str, ...]] | None = None
 
     # -- plumbing ----------------------------------------------------------
 
     @functools.cached_property
-    def _apis(self) -> dict[str, Any]:
-        """The typed API objects, built once (each builds its own connection pool)."""
-        # urllib3 would retry reads on its own (three times by default), multiplying
-        # timeouts and logging the URL (an email address, for by-email reads): retries
-        # are tenacity's job here, so the pool's are off.
-        client = OfficialClient(
-            access_token=self._token,
-            host=self.base_url,
-            base_url=self.base_url,
-            retry=urllib3.util.Retry(total=False, redirect=False),
-        )
-        return {
-            "basic": client.crm.contacts.basic_api,
-            "batch": client.crm.contacts.batch_api,
-            "properties": client.crm.properties.core_api,
-            "groups": client.crm.properties.groups_api,
-            "status": client.communication_preferences.status_api,
-        }
-
-    def _http(self) -> requests.Session:
-        if self._session is None:
-            session = requests.Session()
-            session.headers.update(
-                {
-                    "Authorization": f"Bearer {self._token}",
-                    "Accept": "application/json",
-                    "User-Agent": "hubsync",
-                }
-            )
-            self._session = session
-        return self._session
+    def _api(self) -> ApiClient:
+        """The official client's transport, built once (it holds the connection pool)."""
+        configuration = Configuration(host=self.base_url)
+        configuration.access_token = self._token
+        # urllib3 would retry on its own (three times by default), multiplying
+        # timeouts and logging the URL (an email address, for by-email reads):
+        # retries are tenacity's job here, so the pool's are off.
+        configuration.retries = urllib3.util.Retry(total=False, redirect=False)
+        api = ApiClient(configuration=configuration)
+        api.user_agent = "hubsync"
+        return api
 
     def _call(self, operation: str, fn: Callable[[], T], *, search: bool = False) -> T:
         """Run one HubSpot call under the budget, with short retries, translating errors."""
@@ -145,8 +127,6 @@ class HubSpotClient:
             raise
         except urllib3.exceptions.HTTPError as exc:
             raise errors.from_transport(exc, operation=operation) from exc
-        except requests.RequestException as exc:
-            raise errors.from_transport(exc, operation=operation) from exc
         except Exception as exc:  # the official client's ApiException, one class per package
             status = getattr(exc, "status", None)
             if not isinstance(status, int):
@@ -164,38 +144,33 @@ class HubSpotClient:
             self._budget.rate_limited(error.policy, error.retry_after_s or 10.0)
         return error
 
-    def _typed(self, operation: str, fn: Callable[[], tuple[Any, int, Any]]) -> Any:
-        """A ``*_with_http_info`` call: returns the data, feeds the headers to the budget."""
-
-        def run() -> Any:
-            data, _status, headers = fn()
-            self._budget.observe(headers)
-            return data
-
-        return self._call(operation, run)
-
-    def _raw(
+    def _request(
         self,
         operation: str,
         method: str,
         path: str,
         *,
-        params: Mapping[str, str] | None = None,
+        query: Sequence[tuple[str, str]] = (),
         body: Any = None,
-        ok: tuple[int, ...] = (200,),
     ) -> Any:
-        """A call the official client does not wrap, through the requests session."""
+        """One call: its JSON answer (None when empty), the headers fed to the budget.
+
+        Any 2xx is an answer; anything else raises the translated error.
+        """
 
         def run() -> Any:
-            response = self._http().request(
-                method, self.base_url + path, params=params, json=body, timeout=self._timeout
+            response = self._api.call_api(
+                path,
+                method,
+                query_params=list(query),
+                header_params={"Accept": "application/json", "Content-Type": "application/json"},
+                body=body,
+                auth_settings=["oauth2"],
+                _preload_content=False,
+                _request_timeout=self._timeout,
             )
             self._budget.observe(response.headers)
-            if response.status_code not in ok:
-                raise self._failed(
-                    response.status_code, response.content, response.headers, operation
-                )
-            return response.json() if response.content else None
+            return json.loads(response.data) if response.data else None
 
         return self._call(operation, run)
 
@@ -203,7 +178,7 @@ class HubSpotClient:
 
     def hosting_location(self) -> str:
         """The account's ``dataHostingLocation``, lower case."""
-        data = self._raw("account details", "GET", "/account-info/v3/details")
+        data = self._request("account details", "GET", self._paths.account_details())
         location = data.get("dataHostingLocation") if isinstance(data, dict) else None
         if not isinstance(location, str) or not location:
             raise PermanentError("account details carry no dataHostingLocation", code="residency")
@@ -215,7 +190,7 @@ class HubSpotClient:
         The token goes in the body as HubSpot asks (``tokenKey``) and in the
         Authorization header too, which EU-hosted tokens need; neither is logged.
         """
-        data = self._raw(
+        data = self._request(
             "access token info",
             "POST",
             "/oauth/v2/private-apps/get/access-token-info",
@@ -232,19 +207,14 @@ class HubSpotClient:
         self, key: str, *, by_email: bool = False, properties: Sequence[str] = ()
     ) -> HubSpotContact | None:
         """One contact by id or by email; None on 404."""
-        kwargs: dict[str, Any] = {"_request_timeout": self._timeout, "archived": False}
-        if properties:
-            kwargs["properties"] = list(properties)
+        query = [("archived", "false"), *(("properties", p) for p in properties)]
         if by_email:
-            kwargs["id_property"] = "email"
+            query.append(("idProperty", "email"))
         try:
-            data = self._typed(
-                "contact read",
-                lambda: self._apis["basic"].get_by_id_with_http_info(key, **kwargs),
-            )
+            data = self._request("contact read", "GET", self._paths.contact(key), query=query)
         except SubjectAbsent:
             return None
-        return _contact(data.to_dict(), requested=key)
+        return _contact(data, requested=key)
 
     def read_contacts(
         self, ids: Sequence[str], properties: Sequence[str] = ()
@@ -253,23 +223,22 @@ class HubSpotClient:
         found: list[HubSpotContact] = []
         for start in range(0, len(ids), BATCH_LIMIT):
             chunk = list(ids[start : start + BATCH_LIMIT])
-            request = BatchReadInputSimplePublicObjectId(
-                inputs=[SimplePublicObjectId(id=i) for i in chunk],
-                properties=list(properties),
-                properties_with_history=[],
-            )
-            read = functools.partial(
-                self._apis["batch"].read_with_http_info, request, _request_timeout=self._timeout
-            )
+            body = {
+                "inputs": [{"id": i} for i in chunk],
+                "properties": list(properties),
+                "propertiesWithHistory": [],
+            }
             try:
-                data = self._typed("contact batch read", read)
+                data = self._request(
+                    "contact batch read", "POST", self._paths.contacts_batch(BATCH_READ), body=body
+                )
             except SubjectAbsent:
                 continue
-            found.extend(_contact(r) for r in (data.to_dict().get("results") or []))
+            found.extend(_contact(r) for r in _results(data))
         return found
 
     def update_contacts(self, updates: Mapping[str, Mapping[str, str]]) -> ContactWrites:
-        """Batch update by contact id (100 at a time); a 207 maps back to each id.
+        """Batch update by contact id (100 at a time); each id gets its own outcome.
 
         HubSpot answers an old id of a merged contact with the merged record;
         its ``hs_merged_object_ids`` names the ids asked for, so ``renamed``
@@ -280,18 +249,13 @@ class HubSpotClient:
         ids = list(updates)
         for start in range(0, len(ids), BATCH_LIMIT):
             chunk = ids[start : start + BATCH_LIMIT]
-            request = BatchInputSimplePublicObjectBatchInput(
-                inputs=[
-                    SimplePublicObjectBatchInput(id=i, properties=dict(updates[i])) for i in chunk
-                ]
+            body = {"inputs": [{"id": i, "properties": dict(updates[i])} for i in chunk]}
+            data = self._request(
+                "contact batch update", "POST", self._paths.contacts_batch(BATCH_UPDATE), body=body
             )
-            update = functools.partial(
-                self._apis["batch"].update_with_http_info, request, _request_timeout=self._timeout
-            )
-            data = self._typed("contact batch update", update).to_dict()
             outcomes.update(_batch_outcomes(chunk, data, "contact batch update", self._now()))
             asked = set(chunk)
-            for result in data.get("results") or []:
+            for result in _results(data):
                 contact = _contact(result)
                 for old in (set(contact.merged_ids) & asked) - {contact.id}:
                     renamed[old] = contact.id
@@ -299,14 +263,11 @@ class HubSpotClient:
 
     def gdpr_delete(self, key: str, *, by_email: bool = False) -> None:
         """Permanent delete; by email it also blocklists the address. A 404 means already gone."""
-        request = PublicGdprDeleteInput(object_id=key, id_property="email" if by_email else None)
+        body: dict[str, str] = {"objectId": key}
+        if by_email:
+            body["idProperty"] = "email"
         try:
-            self._typed(
-                "GDPR delete",
-                lambda: self._apis["basic"].purge_with_http_info(
-                    request, _request_timeout=self._timeout
-                ),
-            )
+            self._request("GDPR delete", "POST", self._paths.gdpr_delete(), body=body)
         except SubjectAbsent:
             return
 
@@ -321,13 +282,10 @@ class HubSpotClient:
         now = self._now()
         if self._property_names is not None and now - self._property_names[0] < PROPERTY_LIST_TTL:
             return self._property_names[1]
-        data = self._typed(
-            "property list",
-            lambda: self._apis["properties"].get_all_with_http_info(
-                "contacts", archived=False, _request_timeout=self._timeout
-            ),
+        data = self._request(
+            "property list", "GET", self._paths.properties(), query=[("archived", "false")]
         )
-        names = full_read.property_names(data.to_dict().get("results") or [])
+        names = full_read.property_names(_results(data))
         self._property_names = (now, names)
         return names
 
@@ -342,36 +300,34 @@ class HubSpotClient:
         gives the merged one, whose ``id`` differs from ``requested_id``).
         """
         names = list(self.contact_property_names())
-        request = BatchReadInputSimplePublicObjectId(
-            inputs=[SimplePublicObjectId(id=contact_id)],
-            properties=names,
-            properties_with_history=names,
-        )
-        read = functools.partial(
-            self._apis["batch"].read_with_http_info, request, _request_timeout=self._timeout
-        )
+        body = {
+            "inputs": [{"id": contact_id}],
+            "properties": names,
+            "propertiesWithHistory": names,
+        }
         try:
-            results = self._typed("contact full read", read).to_dict().get("results") or []
+            data = self._request(
+                "contact full read", "POST", self._paths.contacts_batch(BATCH_READ), body=body
+            )
         except SubjectAbsent:
             return None
+        results = _results(data)
         if not results:
             return None
         record = results[0]
         current = str(record["id"])
+        query = [
+            ("archived", "false"),
+            ("properties", "hs_object_id"),
+            *(("associations", t) for t in full_read.ASSOCIATED_TYPES),
+        ]
         try:
-            linked = self._typed(
-                "contact associations read",
-                lambda: self._apis["basic"].get_by_id_with_http_info(
-                    current,
-                    properties=["hs_object_id"],
-                    associations=list(full_read.ASSOCIATED_TYPES),
-                    archived=False,
-                    _request_timeout=self._timeout,
-                ),
+            linked = self._request(
+                "contact associations read", "GET", self._paths.contact(current), query=query
             )
         except SubjectAbsent:  # deleted between the two reads
             return None
-        return full_read.full_contact(record, linked.to_dict(), requested=contact_id)
+        return full_read.full_contact(record, linked or {}, requested=contact_id)
 
     # -- restriction property ------------------------------------------------
 
@@ -400,51 +356,33 @@ class HubSpotClient:
         if self._property_ready:
             return
         try:
-            self._typed(
-                "property read",
-                lambda: self._apis["properties"].get_by_name_with_http_info(
-                    "contacts", RESTRICTION_PROPERTY, _request_timeout=self._timeout
-                ),
-            )
+            self._request("property read", "GET", self._paths.property(RESTRICTION_PROPERTY))
         except SubjectAbsent:
             self._create_restriction_property()
         self._property_ready = True
 
     def _create_restriction_property(self) -> None:
         try:
-            self._typed(
-                "property group read",
-                lambda: self._apis["groups"].get_by_name_with_http_info(
-                    "contacts", RESTRICTION_GROUP, _request_timeout=self._timeout
-                ),
-            )
+            self._request("property group read", "GET", self._paths.group(RESTRICTION_GROUP))
         except SubjectAbsent:
-            group = PropertyGroupCreate(name=RESTRICTION_GROUP, label="hubsync", display_order=-1)
-            self._typed(
-                "property group create",
-                lambda: self._apis["groups"].create_with_http_info(
-                    "contacts", group, _request_timeout=self._timeout
-                ),
-            )
-        prop = PropertyCreate(
-            name=RESTRICTION_PROPERTY,
-            label="Processing restricted (GDPR Art. 18)",
-            description="Set by hubsync: the controller has restricted processing of this person.",
-            group_name=RESTRICTION_GROUP,
-            type="enumeration",
-            field_type="booleancheckbox",
-            options=[
+            group = {"name": RESTRICTION_GROUP, "label": "hubsync", "displayOrder": -1}
+            self._request("property group create", "POST", self._paths.groups(), body=group)
+        prop = {
+            "name": RESTRICTION_PROPERTY,
+            "label": "Processing restricted (GDPR Art. 18)",
+            "description": (
+                "Set by hubsync: the controller has restricted processing of this person."
+            ),
+            "groupName": RESTRICTION_GROUP,
+            "type": "enumeration",
+            "fieldType": "booleancheckbox",
+            "options": [
                 {"label": "Yes", "value": "true", "displayOrder": 0, "hidden": False},
                 {"label": "No", "value": "false", "displayOrder": 1, "hidden": False},
             ],
-        )
+        }
         try:
-            self._typed(
-                "property create",
-                lambda: self._apis["properties"].create_with_http_info(
-                    "contacts", prop, _request_timeout=self._timeout
-                ),
-            )
+            self._request("property create", "POST", self._paths.properties(), body=prop)
         except PermanentError as exc:
             if exc.http_status != 409:  # another worker created it first
                 raise
@@ -453,19 +391,18 @@ class HubSpotClient:
     # -- subscriptions -------------------------------------------------------
 
     def unsubscribe_all(self, emails: Sequence[str]) -> dict[str, SyncError | None]:
-        """Unsubscribe each address from all email (v4 batch, or v3 per definition)."""
+        """Unsubscribe each address from all email (batch, or per definition one by one)."""
         if self._v3_subscriptions:
-            return self._v3_unsubscribe_all(emails)
+            return self._single_unsubscribe_all(emails)
         outcomes: dict[str, SyncError | None] = {}
         for start in range(0, len(emails), BATCH_LIMIT):
             chunk = list(emails[start : start + BATCH_LIMIT])
-            data = self._raw(
+            data = self._request(
                 "unsubscribe from all email",
                 "POST",
-                "/communication-preferences/v4/statuses/batch/unsubscribe-all",
-                params={"channel": "EMAIL"},
+                self._paths.statuses_batch(UNSUBSCRIBE_ALL),
+                query=[("channel", "EMAIL")],
                 body={"inputs": chunk},
-                ok=(200, 207),
             )
             outcomes.update(_batch_outcomes(chunk, data, "unsubscribe from all email", self._now()))
         return outcomes
@@ -473,49 +410,43 @@ class HubSpotClient:
     def subscription_statuses(self, email: str) -> SubscriptionStatuses:
         """One address's subscription statuses and opt-out of all email.
 
-        v4 reads them with the two batch reads (the address travels in the
-        body, never in a URL that proxies log); v3 with its status read, which
-        cannot show single opt-outs (``full_read.v3_statuses``).
+        The batch reads carry the address in the body, never in a URL that
+        proxies log; with ``subscriptions_api = "v3"`` the single status read
+        (the address in the path) cannot show single opt-outs
+        (``full_read.v3_statuses``).
         """
         if self._v3_subscriptions:
-            answer = self._typed(
-                "subscription status read",
-                lambda: self._apis["status"].get_email_status_with_http_info(
-                    email, _request_timeout=self._timeout
-                ),
+            answer = self._request(
+                "subscription status read", "GET", self._paths.email_status(email)
             )
-            return full_read.v3_statuses(answer.to_dict())
+            return full_read.v3_statuses(answer or {})
         statuses = self._one_address(
-            "subscription status read", "/communication-preferences/v4/statuses/batch/read", email
+            "subscription status read", self._paths.statuses_batch(STATUSES_READ), email
         )
         wide = self._one_address(
             "unsubscribe-all status read",
-            "/communication-preferences/v4/statuses/batch/unsubscribe-all/read",
+            self._paths.statuses_batch(UNSUBSCRIBE_ALL_READ),
             email,
         )
         return full_read.v4_statuses(statuses, wide)
 
     def _one_address(self, operation: str, path: str, email: str) -> dict[str, Any] | None:
-        """The result item of a v4 batch read of one address; its error, raised."""
-        data = self._raw(
+        """The result item of a batch status read of one address; its error, raised."""
+        data = self._request(
             operation,
             "POST",
             path,
-            params={"channel": "EMAIL"},
+            query=[("channel", "EMAIL")],
             body={"inputs": [email]},
-            ok=(200, 207),
         )
         failure = _batch_outcomes([email], data, operation, self._now())[email]
         if failure is not None:
             raise failure
-        results = (data or {}).get("results") or []
+        results = _results(data)
         return results[0] if results and isinstance(results[0], dict) else None
 
-    def _v3_unsubscribe_all(self, emails: Sequence[str]) -> dict[str, SyncError | None]:
-        definitions = self._raw(
-            "subscription definitions", "GET", "/communication-preferences/v3/definitions"
-        )
-        ids = [str(d["id"]) for d in (definitions or {}).get("subscriptionDefinitions", [])]
+    def _single_unsubscribe_all(self, emails: Sequence[str]) -> dict[str, SyncError | None]:
+        ids = self._definition_ids()
         outcomes: dict[str, SyncError | None] = {}
         for email in emails:
             try:
@@ -524,6 +455,24 @@ class HubSpotClient:
             except SyncError as exc:
                 outcomes[email] = exc
         return outcomes
+
+    def _definition_ids(self) -> list[str]:
+        """The ids of the account's subscription definitions; an error when it names none.
+
+        2026-09 merges v3 and v4, and whether its answer lists them under
+        v4's ``results`` or v3's ``subscriptionDefinitions`` is not documented
+        (hubspot-2026.md section 4.3): both are read. None found is an error,
+        never an opt-out from nothing reported as done.
+        """
+        data = self._request("subscription definitions", "GET", self._paths.definitions())
+        found = (data or {}).get("results") or (data or {}).get("subscriptionDefinitions") or []
+        ids = [str(d["id"]) for d in found if isinstance(d, dict) and "id" in d]
+        if not ids:
+            raise PermanentError(
+                "HubSpot listed no subscription definitions to opt out of",
+                code="no_subscription_definitions",
+            )
+        return ids
 
     def set_subscriptions(
         self,
@@ -539,7 +488,7 @@ class HubSpotClient:
             return
         if self._v3_subscriptions:
             for subscription_id in subscription_ids:
-                self._v3_set(email, subscription_id, subscribed, legal_basis, explanation)
+                self._single_set(email, subscription_id, subscribed, legal_basis, explanation)
             return
         inputs = [
             {
@@ -552,12 +501,11 @@ class HubSpotClient:
             }
             for sid in subscription_ids
         ]
-        data = self._raw(
+        data = self._request(
             "subscription status write",
             "POST",
-            "/communication-preferences/v4/statuses/batch/write",
+            self._paths.statuses_batch(STATUSES_WRITE),
             body={"inputs": inputs},
-            ok=(200, 207),
         )
         for error in (data or {}).get("errors") or []:
             code = error.get("status") if isinstance(error.get("status"), int) else 400
@@ -565,7 +513,7 @@ class HubSpotClient:
                 code, error, None, operation="subscription status write", now=self._now()
             )
 
-    def _v3_set(
+    def _single_set(
         self,
         email: str,
         subscription_id: str,
@@ -573,23 +521,25 @@ class HubSpotClient:
         legal_basis: str | None,
         explanation: str | None,
     ) -> None:
-        request = PublicUpdateSubscriptionStatusRequest(
-            email_address=email,
-            subscription_id=str(subscription_id),
-            legal_basis=legal_basis,
-            legal_basis_explanation=explanation,
-        )
-        api = self._apis["status"]
-        method = api.subscribe_with_http_info if subscribed else api.unsubscribe_with_http_info
+        body: dict[str, str] = {"emailAddress": email, "subscriptionId": str(subscription_id)}
+        if legal_basis:
+            body["legalBasis"] = legal_basis
+        if explanation:
+            body["legalBasisExplanation"] = explanation
         try:
-            self._typed(
-                "subscription status write",
-                lambda: method(request, _request_timeout=self._timeout),
+            self._request(
+                "subscription status write", "POST", self._paths.subscription(subscribed), body=body
             )
         except PermanentError as exc:
-            # v3 answers 400 when the address already has the asked status.
+            # The single endpoints answer 400 when the address already has the asked status.
             if exc.http_status != 400:
                 raise
+
+
+def _results(data: Any) -> list[dict[str, Any]]:
+    """The ``results`` of an answer, as a list of objects (empty when there are none)."""
+    results = data.get("results") if isinstance(data, dict) else None
+    return [r for r in results if isinstance(r, dict)] if isinstance(results, list) else []
 
 
 def _contact(data: Mapping[str, Any], requested: str | None = None) -> HubSpotContact:
@@ -609,7 +559,7 @@ def _batch_outcomes(
     operation: str,
     now: datetime,
 ) -> dict[str, SyncError | None]:
-    """Map a batch answer (200 or 207) back to its inputs: None for success."""
+    """Map a batch answer (errors in a 200, or a 207) back to its inputs: None for success."""
     outcomes: dict[str, SyncError | None] = dict.fromkeys(keys)
     for error in (data or {}).get("errors") or []:
         ids = ((error.get("context") or {}).get("ids")) or []

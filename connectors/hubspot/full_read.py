@@ -1,9 +1,10 @@
 """HubSpot's answers for access and portability, read into plain values (no I/O here).
 
 ``HubSpotClient.read_full_contact`` and ``subscription_statuses`` call HubSpot;
-these functions turn what the official client and the v3/v4 endpoints answer
-into ``FullContact`` and ``SubscriptionStatuses``, treating every field as
-optional (reference 7.5: parse bodies defensively).
+these functions turn HubSpot's JSON answers (camelCase keys, ISO 8601
+timestamps, as the 2026-09 endpoints send them) into ``FullContact`` and
+``SubscriptionStatuses``, treating every field as optional (reference 7.5:
+parse bodies defensively).
 """
 
 from __future__ import annotations
@@ -31,24 +32,31 @@ def _text(value: Any) -> str | None:
 
 
 def _plain(item: Any) -> Mapping[str, Any]:
-    """A model's dict form: the client's ``to_dict`` leaves models inside dicts of lists as is."""
-    if isinstance(item, Mapping):
-        return item
-    to_dict = getattr(item, "to_dict", None)
-    return to_dict() if callable(to_dict) else {}
+    """A JSON object, or an empty one for anything else."""
+    return item if isinstance(item, Mapping) else {}
+
+
+def _moment(value: Any) -> datetime | None:
+    """An ISO 8601 timestamp (``Z`` or an offset) as an aware UTC time; None if it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo is not None else None
 
 
 def _version(item: Any) -> PropertyVersion:
     entry = _plain(item)
-    stamp = entry.get("timestamp")
-    user = entry.get("updated_by_user_id")
+    user = entry.get("updatedByUserId")
     return PropertyVersion(
         value=str(entry.get("value") or ""),
-        timestamp=stamp.astimezone(UTC) if isinstance(stamp, datetime) else None,
-        source_type=_text(entry.get("source_type")),
-        source_id=_text(entry.get("source_id")),
-        source_label=_text(entry.get("source_label")),
-        updated_by_user_id=user if isinstance(user, int) else None,
+        timestamp=_moment(entry.get("timestamp")),
+        source_type=_text(entry.get("sourceType")),
+        source_id=_text(entry.get("sourceId")),
+        source_label=_text(entry.get("sourceLabel")),
+        updated_by_user_id=user if isinstance(user, int) and not isinstance(user, bool) else None,
     )
 
 
@@ -68,8 +76,7 @@ def full_contact(
 ) -> FullContact:
     """A ``FullContact`` from a batch read with history and a read with associations.
 
-    Both are the official client's ``to_dict()`` forms (snake_case keys,
-    timestamps as datetimes). Properties without a value and properties
+    Both are HubSpot's JSON. Properties without a value and properties
     without history are left out: they hold nothing on the person.
     """
     properties = {
@@ -79,7 +86,7 @@ def full_contact(
     }
     history = {
         str(name): tuple(_version(e) for e in entries)
-        for name, entries in (record.get("properties_with_history") or {}).items()
+        for name, entries in (record.get("propertiesWithHistory") or {}).items()
         if entries
     }
     return FullContact(
@@ -113,7 +120,7 @@ def v4_statuses(
 
 
 def v3_statuses(answer: Mapping[str, Any]) -> SubscriptionStatuses:
-    """From the official client's v3 ``get_email_status`` answer (``to_dict()`` form).
+    """From the single status read (``status/email/{emailAddress}``, v3's shape).
 
     v3 knows only ``SUBSCRIBED`` and ``NOT_SUBSCRIBED``, and ``NOT_SUBSCRIBED``
     does not tell an opt-out from no choice ever made. Reporting it as
@@ -124,10 +131,10 @@ def v3_statuses(answer: Mapping[str, Any]) -> SubscriptionStatuses:
     """
     by_id: dict[str, str] = {}
     opted_out = False
-    for status in answer.get("subscription_statuses") or []:
-        if status.get("id") is None:
+    for status in answer.get("subscriptionStatuses") or []:
+        if not isinstance(status, Mapping) or status.get("id") is None:
             continue
-        wide = status.get("source_of_status") in WIDE_SOURCES
+        wide = status.get("sourceOfStatus") in WIDE_SOURCES
         if status.get("status") == "SUBSCRIBED":
             state = "SUBSCRIBED"
         elif wide:

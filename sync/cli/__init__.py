@@ -4,7 +4,7 @@ The group and its global options (``--config``, ``--actor``), ``main``
 (the console script) and the mapping of errors to exit codes: 0 ok, 1 a
 check or operation failed, 2 usage or configuration error. The commands
 live in one module per family (``events``, ``audit``, ``admin``, ``inbox``,
-``outbox``, ``export``, ``processes``); they call ``sync.operator`` and render tables
+``outbox``, ``export``, ``processes``, ``project``); they call ``sync.operator`` and render tables
 (rich) or one JSON document on stdout (``--json``). Nothing printed
 carries a payload: events are shown by id, kind, state and field names.
 """
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import click
 
 from sync import bootstrap
-from sync.cli import admin, audit, events, export, inbox, outbox, processes
+from sync.cli import admin, audit, events, export, inbox, outbox, processes, project
 from sync.cli.options import CliState
 from sync.errors import ConfigurationError, HubsyncError, InvalidEvent, UnstorableInput
 
@@ -56,6 +56,7 @@ for _command in (
     export.export_subject,
     inbox.inbox,
     outbox.outbox,
+    project.hubspot_project,
     processes.run,
     processes.demo,
     bootstrap.sandbox_command,

@@ -191,11 +191,33 @@ def build_loop(
     return Loop(settings, operator, worker, register, control, intake_url)
 
 
+DATED_PREFIXES = (
+    "/crm/objects/2026-09/",
+    "/crm/properties/2026-09/",
+    "/communication-preferences/2026-09/",
+    "/account-info/2026-09/",
+)
+"""Where every HubSpot call hubsync makes must go: the 2026-09 paths (issue 12)."""
+
+
+def undated_calls(base_url: str) -> list[str]:
+    """The calls in the sandbox's request log that did not use a 2026-09 path."""
+    answer = requests.get(f"{base_url}/_sandbox/requests", timeout=10)
+    answer.raise_for_status()
+    paths = [str(r["path"]) for r in answer.json()["requests"]]
+    return sorted({p for p in paths if not p.startswith(DATED_PREFIXES)})
+
+
 @pytest.fixture
 def loop(
     sandbox_server: RunningSandbox, ledger_settings: dict[str, Any], tmp_path: Path
 ) -> Iterator[Loop]:
-    """A fresh loop on a reset sandbox, register erasures applied."""
+    """A fresh loop on a reset sandbox, register erasures applied.
+
+    Afterwards the sandbox's request log must hold 2026-09 paths only: every
+    e2e scenario checks that hubsync spoke today's HubSpot.
+    """
     requests.post(f"{sandbox_server.base_url}/_sandbox/reset", timeout=10).raise_for_status()
     with ExitStack() as stack:
         yield build_loop(stack, sandbox_server, ledger_settings, tmp_path)
+    assert undated_calls(sandbox_server.base_url) == []

@@ -65,8 +65,31 @@ def v3_routes(sb: Sandbox) -> list[Route]:
     ]
 
 
-def v4_routes(sb: Sandbox) -> list[Route]:
-    """`/communication-preferences/v4/...` (and the same under `2026-03`) bound to one sandbox."""
+def dated_routes(sb: Sandbox) -> list[Route]:
+    """`/communication-preferences/2026-09/...`: the v4 batch endpoints and v3's single ones.
+
+    2026-09 merges the two generations (hubspot-2026.md section 4.3): the
+    batch reads and writes answer 200 with ``errors`` and ``numErrors``, and
+    ``status/email/{emailAddress}``, ``subscribe`` and ``unsubscribe`` keep
+    v3's shapes. ``definitions`` answers under ``dated_definitions_key``
+    (``results`` as v4, or v3's ``subscriptionDefinitions``: unknown, so both).
+    """
+    state = sb.state
+    key = sb.config.dated_definitions_key
+
+    def definitions(call: Call) -> Response:
+        return reply({key: [d.to_json() for d in state.subscriptions.definitions.values()]})
+
+    batch = [r for r in v4_routes(sb, dated=True) if r[1] != "/definitions"]
+    single = [r for r in v3_routes(sb) if r[1] != "/definitions"]
+    return [("GET", "/definitions", definitions, False), *batch, *single]
+
+
+def v4_routes(sb: Sandbox, *, dated: bool = False) -> list[Route]:
+    """`/communication-preferences/v4/...` (and the same under `2026-03`) bound to one sandbox.
+
+    ``dated``: per-item failures answer 200, not 207 (``dated_routes``).
+    """
     state = sb.state
     source = Source.app(sb.config.app_id)
 
@@ -82,7 +105,7 @@ def v4_routes(sb: Sandbox) -> list[Route]:
         if errors:
             body["numErrors"] = len(errors)
             body["errors"] = [e.item_error() for e in errors]
-        return reply(body, 207 if errors else 200)
+        return reply(body, 207 if errors and not dated else 200)
 
     def per_item(items: list[Any], fn: Callable[[Any], Any]) -> tuple[list[Any], list[ApiError]]:
         results, errors = [], []

@@ -87,8 +87,13 @@ def _str_list(value: object, name: str) -> list[str]:
     return [str(v) for v in value]
 
 
-def routes(sb: Sandbox) -> list[Route]:  # noqa: PLR0915 (one closure per endpoint)
-    """The contacts endpoints bound to one sandbox."""
+def routes(sb: Sandbox, *, dated: bool = False) -> list[Route]:  # noqa: PLR0915 (one closure per endpoint)
+    """The contacts endpoints bound to one sandbox.
+
+    ``dated`` (the 2026-09 paths): a batch with per-item failures answers
+    200 with ``errors`` and ``numErrors``, as the 2026-09 specification
+    documents (no 207; hubspot-2026.md section 4.2); v3 answers 207.
+    """
     state = sb.state
     app_source = Source.app(sb.config.app_id)
 
@@ -107,7 +112,7 @@ def routes(sb: Sandbox) -> list[Route]:  # noqa: PLR0915 (one closure per endpoi
         if errors:
             body["numErrors"] = len(errors)
             body["errors"] = [e.item_error() for e in errors]
-        return reply(body, 207 if errors else ok)
+        return reply(body, 207 if errors and not dated else ok)
 
     def get_page(call: Call) -> Response:
         limit = min(max(call.query_int("limit", 10), 1), MAX_PAGE)

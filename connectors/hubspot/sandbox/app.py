@@ -8,6 +8,7 @@ the bounded request log. The `/_sandbox` control routes skip the pipeline.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -36,14 +37,20 @@ AUTH_MESSAGE = (
 )
 HOLD_POLL_S = 0.05
 
-# (path prefix, routes factory); date-versioned aliases share the v3/v4 handlers.
+# (path prefix, routes factory). The 2026-09 paths are what hubsync calls
+# (connectors/hubspot/paths.py); v3/v4 and 2026-03 stay for the client's
+# older callers and the sandbox's own tests, sharing the handlers.
 PREFIXES: list[tuple[str, Callable[[Sandbox], list[tuple[str, str, Handler, bool]]]]] = [
+    ("/crm/objects/2026-09/contacts", functools.partial(api_contacts.routes, dated=True)),
     ("/crm/v3/objects/contacts", api_contacts.routes),
     ("/crm/objects/2026-03/contacts", api_contacts.routes),
+    ("/crm/properties/2026-09", api_properties.routes),
     ("/crm/v3/properties", api_properties.routes),
+    ("/communication-preferences/2026-09", api_commprefs.dated_routes),
     ("/communication-preferences/v3", api_commprefs.v3_routes),
     ("/communication-preferences/v4", api_commprefs.v4_routes),
     ("/communication-preferences/2026-03", api_commprefs.v4_routes),
+    ("/account-info/2026-09", api_account.routes),
     ("/account-info/v3", api_account.routes),
     ("/account-info/2026-03", api_account.routes),
     ("/oauth/v2/private-apps", api_oauth.routes),

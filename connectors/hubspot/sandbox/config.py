@@ -38,6 +38,10 @@ class SandboxConfig:
     app_id: int = 1234567
     time_zone: str = "UTC"
     gdpr_enabled: bool = True
+    # Unknown on a real portal: whether 2026-09 `definitions` answers v4's
+    # `{"results": [...]}` or v3's `{"subscriptionDefinitions": [...]}`
+    # (hubspot-2026.md section 4.3 merges the two). Tests run both.
+    dated_definitions_key: str = "results"
     # Scopes the token was granted (access-token info): every one hubsync needs.
     scopes: frozenset[str] = frozenset(REQUIRED_SCOPES)
     # Webhooks.

@@ -86,7 +86,7 @@ def test_export_carries_the_subscription_statuses_of_the_subject_address(
     assert after["unsubscribed_from_all"] is True
     assert set(after["statuses"].values()) == {"UNSUBSCRIBED"}
     paths = [c["path"] for c in hub.calls() if "communication-preferences" in c["path"]]
-    assert "/communication-preferences/v4/statuses/batch/read" in paths
+    assert "/communication-preferences/2026-09/statuses/batch/read" in paths
     assert not any(EMAIL in p for p in paths)  # the address travels in bodies, not URLs
 
 
@@ -114,7 +114,9 @@ def test_v3_subscription_reads_report_an_opt_out_of_all_and_no_invented_objectio
     }
     assert wide.unsubscribed_from_all is True
     assert set(wide.statuses.values()) == {"UNSUBSCRIBED"}
-    assert any(c["path"].startswith("/communication-preferences/v3/status/") for c in hub.calls())
+    assert any(
+        c["path"].startswith("/communication-preferences/2026-09/status/") for c in hub.calls()
+    )
 
 
 def test_export_includes_the_register_record_and_finds_hubspot_by_its_email(
@@ -197,7 +199,7 @@ def test_property_names_are_read_once_and_sent_in_bodies_however_many_there_are(
 
     assert _only_contact(first)["properties"][names[-1]] == "kept"
     calls = hub.calls()
-    assert [c["path"] for c in calls].count("/crm/v3/properties/contacts") == 1
+    assert [c["path"] for c in calls].count("/crm/properties/2026-09/contacts") == 1
     assert max(len(c["query"]) for c in calls) < 2000
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import requests
 
+from tests.e2e.conftest import undated_calls
+
 HUBSYNC = str(Path(sys.executable).with_name("hubsync"))
 
 
@@ -51,13 +53,18 @@ def test_the_demo_can_be_left_running_with_its_urls_and_stops_on_ctrl_c(tmp_path
         reader = threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout or ()])
         reader.start()
         try:
-            intake = None
+            intake = sandbox = None
             line = ""
             while "hubsync status" not in line:  # the last of what it prints before it waits
                 line = lines.get(timeout=120)
                 if line.strip().startswith("intake"):
                     intake = line.split()[1]
+                if line.strip().startswith("sandbox"):
+                    sandbox = line.split()[1].removesuffix("/_sandbox/state")
             assert intake is not None, "the demo printed no intake URL"
+            assert sandbox is not None, "the demo printed no sandbox URL"
+            # Every HubSpot call the demo made went to a 2026-09 path (issue 12).
+            assert undated_calls(sandbox) == []
             assert requests.get(f"{intake}/healthz", timeout=5).status_code == 200
             metrics = requests.get(f"{intake}/metrics", timeout=5).text
             assert "hubsync_resurrections_blocked_total 1.0" in metrics

@@ -84,7 +84,7 @@ def _bursts_of_other_traffic(base_url: str, stop: threading.Event) -> None:
     session.headers["Authorization"] = f"Bearer {TOKEN}"
     while not stop.wait(2.0):
         for _ in range(60):
-            session.get(f"{base_url}/account-info/v3/details", timeout=5)
+            session.get(f"{base_url}/account-info/2026-09/details", timeout=5)
 
 
 def _writes_after_erasure(calls: list[dict[str, Any]], erased: dict[str, str]) -> list[int]:
@@ -239,7 +239,7 @@ def test_a_worker_started_during_an_outage_applies_events_within_a_minute_of_rec
     states = {f"out-{n}": system.event(f"out-{n}").state for n in range(3)}
     assert states == dict.fromkeys(states, EventState.DONE)
     after = [c["path"] for c in system.api_requests()[recovered:]]
-    assert after[0] == "/account-info/v3/details"
+    assert after[0] == "/account-info/2026-09/details"
     lastnames = {c["properties"].get("lastname") for c in system.state()["contacts"]}
     assert lastnames == {"Recovered"}
 

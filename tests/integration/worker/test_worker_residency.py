@@ -67,9 +67,9 @@ def test_an_erasure_of_a_known_contact_goes_out_while_residency_refuses(refusing
     ]
     calls = _sent(refusing, before)
     assert [c["path"] for c in calls] == [
-        "/account-info/v3/details",
-        "/crm/v3/objects/contacts/gdpr-delete",
-        "/crm/v3/objects/contacts/batch/read",  # the verification, by id
+        "/account-info/2026-09/details",
+        "/crm/objects/2026-09/contacts/gdpr-delete",
+        "/crm/objects/2026-09/contacts/batch/read",  # the verification, by id
     ]
     assert calls[1]["body"] == {"objectId": contact_id}
     assert EMAIL not in json.dumps(calls).lower()
@@ -89,7 +89,7 @@ def test_an_erasure_only_an_email_address_could_target_waits_while_residency_ref
     assert event.last_error is not None
     assert event.last_error.code == "residency_refused"
     assert refusing.sandbox_contact(contact_id) is not None
-    assert [c["path"] for c in _sent(refusing, before)] == ["/account-info/v3/details"]
+    assert [c["path"] for c in _sent(refusing, before)] == ["/account-info/2026-09/details"]
 
 
 def test_while_residency_refuses_an_erasure_by_id_goes_and_every_other_write_waits(
@@ -117,7 +117,9 @@ def test_while_residency_refuses_an_erasure_by_id_goes_and_every_other_write_wai
     assert contact is not None
     assert contact["properties"]["firstname"] == "Bo"
     calls = _sent(refusing, before)
-    assert all(c["path"].startswith(("/account-info/", "/crm/v3/objects/contacts/")) for c in calls)
+    assert all(
+        c["path"].startswith(("/account-info/", "/crm/objects/2026-09/contacts/")) for c in calls
+    )
     sent = json.dumps(calls).lower()
     assert "bosse" not in sent
     assert OTHER not in sent
