@@ -424,9 +424,18 @@ class HubSpot(Protocol):
         ...
 
     def get_contact(
-        self, key: str, *, by_email: bool = False, properties: Sequence[str] = ()
+        self,
+        key: str,
+        *,
+        by_email: bool = False,
+        properties: Sequence[str] = (),
+        archived: bool = False,
     ) -> HubSpotContact | None:
-        """One contact by id or by email; None when HubSpot has none."""
+        """One contact by id or by email; None when HubSpot has none.
+
+        ``archived``: look among the archived (restorable) contacts instead;
+        a GDPR-deleted contact is in neither.
+        """
         ...
 
     def read_contacts(

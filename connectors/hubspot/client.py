@@ -204,10 +204,16 @@ class HubSpotClient:
     # -- contacts ----------------------------------------------------------
 
     def get_contact(
-        self, key: str, *, by_email: bool = False, properties: Sequence[str] = ()
+        self,
+        key: str,
+        *,
+        by_email: bool = False,
+        properties: Sequence[str] = (),
+        archived: bool = False,
     ) -> HubSpotContact | None:
-        """One contact by id or by email; None on 404."""
-        query = [("archived", "false"), *(("properties", p) for p in properties)]
+        """One contact by id or by email (``archived``: among the archived ones); None on 404."""
+        flag = "true" if archived else "false"
+        query = [("archived", flag), *(("properties", p) for p in properties)]
         if by_email:
             query.append(("idProperty", "email"))
         try:

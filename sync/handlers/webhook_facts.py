@@ -13,7 +13,7 @@ what the round's verdicts produce, until ``from_hubspot`` commits it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -153,8 +153,10 @@ class FactReader:
         kind = change.kind
         if kind is ChangeKind.PROPERTY_CHANGED:
             return self._property_facts(change, contact, work)
-        if kind in (ChangeKind.ERASED, ChangeKind.ARCHIVED):
+        if kind is ChangeKind.ERASED:
             return self._deletion_facts(contact, work)
+        if kind is ChangeKind.ARCHIVED:
+            return self._archive_facts(contact, work)
         if kind is ChangeKind.CREATED:
             exists, email = self.contact(contact, work)
             return Facts(
@@ -175,6 +177,19 @@ class FactReader:
         work.records.update(records)
         erasing = frozenset(s for s, r in records.items() if r and r.erasure is not None)
         return Facts(subjects=tuple(subjects), erasing=erasing)
+
+    def _archive_facts(self, contact: str, work: InboxRound) -> Facts:
+        """A deletion's: a deletion's facts, and whether HubSpot still holds it archived.
+
+        A GDPR delete sends a deletion too (hubspot-2026.md section 2); only an
+        archived contact can be read back with ``archived=true``. Asked only
+        when someone would be told of an archive.
+        """
+        facts = self._deletion_facts(contact, work)
+        if facts.contact_suppressed or not facts.subjects:
+            return facts
+        held = self._hubspot.get_contact(contact, archived=True) is not None
+        return replace(facts, contact_gone=not held)
 
     def _property_facts(self, change: HubSpotChange, contact: str, work: InboxRound) -> Facts:
         if change.receipt_key in work.marks:

@@ -77,7 +77,8 @@ class Facts:
     address the change sets, or the created contact's, is on the suppression
     list; ``contact_suppressed``: the contact id is (it was erased, or is
     being erased again). ``contact_email`` is a created contact's address
-    as HubSpot holds it, and ``contact_gone`` says HubSpot no longer has it.
+    as HubSpot holds it, and ``contact_gone`` says HubSpot no longer has it
+    (for a deletion: not even archived, so it was GDPR-deleted).
     ``register_changed_at`` holds, per subject, when the register's last
     known change of the mapped field occurred.
     """
@@ -303,6 +304,10 @@ def _archived(change: HubSpotChange, facts: Facts) -> list[Verdict]:
         return [Incomplete("objectId")]
     if facts.contact_suppressed or not facts.subjects:
         return [Ignore()]  # the archive that goes with an erasure, or nobody to tell
+    if facts.contact_gone:
+        # Not held even archived: the deletion half of a GDPR delete, whose
+        # contact.privacyDeletion carries the erasure. Not an archive.
+        return [Ignore("webhook_deletion_of_a_gdpr_delete")]
     return [Notify(NoticeKind.CONTACT_ARCHIVED, facts.subjects, contact)]
 
 

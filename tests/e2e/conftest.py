@@ -39,21 +39,28 @@ PSEUDONYM_KEY = "e2e-pseudonym-key-0123456789"
 APP_ID = 7654321
 
 
+def e2e_sandbox_config(**options: Any) -> SandboxConfig:
+    """The e2e sandbox: fast webhook delivery, generous limits; ``options`` change it."""
+    return SandboxConfig(
+        **{
+            "port": 0,
+            "access_token": TOKEN,
+            "client_secret": CLIENT_SECRET,
+            "app_id": APP_ID,
+            "rate_limit_per_10s": 100_000,
+            "search_limit_per_s": 100_000,
+            "webhook_batch_window_ms": 10,
+            "webhook_backoff_s": 0.05,
+            "webhook_backoff_max_s": 0.2,
+            **options,
+        }
+    )
+
+
 @pytest.fixture(scope="module")
 def sandbox_server() -> Iterator[RunningSandbox]:
-    """One sandbox per module, fast webhook delivery, generous limits; tests reset it."""
-    config = SandboxConfig(
-        port=0,
-        access_token=TOKEN,
-        client_secret=CLIENT_SECRET,
-        app_id=APP_ID,
-        rate_limit_per_10s=100_000,
-        search_limit_per_s=100_000,
-        webhook_batch_window_ms=10,
-        webhook_backoff_s=0.05,
-        webhook_backoff_max_s=0.2,
-    )
-    with running_sandbox(config) as running:
+    """One sandbox per module; tests reset it."""
+    with running_sandbox(e2e_sandbox_config()) as running:
         yield running
 
 

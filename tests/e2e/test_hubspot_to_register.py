@@ -17,12 +17,12 @@ import pytest
 import requests
 import structlog
 
-from connectors.hubspot.sandbox.server import RunningSandbox
+from connectors.hubspot.sandbox.server import RunningSandbox, running_sandbox
 from sync import bootstrap
 from sync.clock import FixedClock
 from sync.model import Envelope, EventKind, EventState, NoticeKind
 from sync.operator import new_envelope
-from tests.e2e.conftest import Loop, build_loop
+from tests.e2e.conftest import Loop, build_loop, e2e_sandbox_config
 
 
 def test_a_hubspot_edit_of_a_shared_field_reaches_the_register_with_an_audit_row(
@@ -90,6 +90,34 @@ def test_a_gdpr_delete_in_hubspot_erases_the_register_record_and_suppresses_the_
     # A late register event for the erased subject is refused, never sent.
     loop.submit("rectification", "C-1", "late-1", changes={"first_name": "Anna"})
     assert loop.operator.event("late-1").state is EventState.SKIPPED
+
+
+@pytest.mark.parametrize("deletion_first", [False, True], ids=["privacy-first", "deletion-first"])
+def test_a_gdpr_delete_sends_two_webhooks_and_is_one_erasure_never_an_archive(
+    ledger_settings: dict[str, Any], tmp_path: Path, deletion_first: bool
+) -> None:
+    """HubSpot sends contact.privacyDeletion and contact.deletion, in an undocumented order."""
+    with ExitStack() as stack:
+        sandbox = stack.enter_context(
+            running_sandbox(e2e_sandbox_config(gdpr_deletion_first=deletion_first))
+        )
+        loop = build_loop(stack, sandbox, ledger_settings, tmp_path)
+        contact = loop.link("C-1", "anna@example.se", first_name="Anna")
+
+        with structlog.testing.capture_logs() as logs:
+            loop.act("gdpr_delete", contact_id=contact)
+            loop.settle()
+
+        halves = [e for e in logs if e["event"] == "webhook_deletion_of_a_gdpr_delete"]
+        # Deletion first: HubSpot no longer holds the contact even archived, so the
+        # deletion is known for the half of a GDPR delete. Privacy first: the
+        # contact is suppressed by then, and its deletion is dropped as such.
+        assert len(halves) == (1 if deletion_first else 0)
+        assert [r.entry.outcome for r in loop.audit("hubspot_erasure_seen")] == ["queued"]
+        assert loop.customer("C-1")["erased_at"] is not None
+        erasures = [e for e in loop.register_events() if e.kind is EventKind.ERASURE]
+        assert len(erasures) == 1
+        assert loop.register.list_notices() == []  # no archive notice for the deletion half
 
 
 def test_a_gdpr_delete_in_hubspot_only_notifies_a_register_set_to_notify(

@@ -23,9 +23,13 @@ Where the reference marks a fact uncertain (or says nothing), the sandbox picks:
   `retry_after_header`; daily headers are sent (as for private-app tokens) and the day
   resets at UTC midnight. The 401 body is the same for a missing and a wrong token.
 * GDPR delete: by an unknown email 204 (and blocklisted); by an unknown id 404; archived
-  contacts can be GDPR-deleted. It emits `contact.privacyDeletion` only, not
-  `contact.deletion`. Archive (`DELETE`) of an unknown id is 204; archiving frees the
-  email for new contacts, and restoring then fails with 409.
+  contacts can be GDPR-deleted. It emits `contact.privacyDeletion` and, for a
+  contact that was not archived, `contact.deletion` ("The privacyDeletion event will
+  also trigger the normal contact.delete event", developers.hubspot.com changelog
+  "now-live-webhooks-now-support-privacy-compliant-contact-deletions"); the order is
+  undocumented, so `gdpr_deletion_first` sends the deletion first. Archive (`DELETE`)
+  of an unknown id is 204; archiving frees the email for new contacts, and restoring
+  then fails with 409.
 * Merge: an unknown id is 404; the primary's values win; the secondary's email goes to
   `hs_additional_emails` and still resolves with `idProperty=email`;
   `hs_merged_object_ids` is `;`-joined in ascending order; only `contact.merge` is emitted,

@@ -38,6 +38,9 @@ class SandboxConfig:
     app_id: int = 1234567
     time_zone: str = "UTC"
     gdpr_enabled: bool = True
+    # A GDPR delete sends contact.privacyDeletion and contact.deletion; which
+    # comes first is not documented, so tests run both orders.
+    gdpr_deletion_first: bool = False
     # Unknown on a real portal: whether 2026-09 `definitions` answers v4's
     # `{"results": [...]}` or v3's `{"subscriptionDefinitions": [...]}`
     # (hubspot-2026.md section 4.3 merges the two). Tests run both.

@@ -58,6 +58,7 @@ def build_sandbox(config: SandboxConfig, clock: Clock = time.time) -> Sandbox:
         clock=clock,
         app_id=config.app_id,
         gdpr_enabled=config.gdpr_enabled,
+        gdpr_deletion_first=config.gdpr_deletion_first,
         on_events=webhooks.emit,
     )
     limiter = RateLimiter(

@@ -181,12 +181,14 @@ class SandboxState:
         clock: Clock,
         app_id: int,
         gdpr_enabled: bool = True,
+        gdpr_deletion_first: bool = False,
         on_events: EventSink | None = None,
     ) -> None:
         self._lock = threading.RLock()
         self._clock = clock
         self._app_id = app_id
         self.gdpr_enabled = gdpr_enabled
+        self._gdpr_deletion_first = gdpr_deletion_first
         self._on_events = on_events
         self.subscriptions = SubscriptionStore()
         self.schema = PropertySchema(
@@ -531,7 +533,15 @@ class SandboxState:
                 if self._by_email.get(email) == contact.id:
                     del self._by_email[email]
             del self._contacts[contact.id]
-            self._emit([ContactEvent("contact.privacyDeletion", contact.id, now, source)])
+            # HubSpot: "The privacyDeletion event will also trigger the normal
+            # contact.delete event" (changelog, hubspot-2026.md section 2). An
+            # archived contact had its deletion already. The order of the two
+            # is not documented: `gdpr_deletion_first` sends the deletion first.
+            events = [ContactEvent("contact.privacyDeletion", contact.id, now, source)]
+            if not contact.archived:
+                deletion = ContactEvent("contact.deletion", contact.id, now, source)
+                events = [deletion, *events] if self._gdpr_deletion_first else [*events, deletion]
+            self._emit(events)
             return contact.id
 
     def merge(self, primary_id: str, secondary_id: str, source: Source) -> Contact:

@@ -224,6 +224,12 @@ OTHER_ROWS: list[tuple[str, HubSpotChange, Facts, list[Verdict]]] = [
         [Ignore()],
     ),
     (
+        "archived: the deletion half of a GDPR delete (not held even archived)",
+        change(ChangeKind.ARCHIVED),
+        Facts(subjects=(C1,), contact_gone=True),
+        [Ignore("webhook_deletion_of_a_gdpr_delete")],
+    ),
+    (
         "archived: no contact id",
         change(ChangeKind.ARCHIVED, object_id=None),
         Facts(),
