@@ -248,24 +248,54 @@ class HubSpotClient:
 
         HubSpot answers an old id of a merged contact with the merged record;
         its ``hs_merged_object_ids`` names the ids asked for, so ``renamed``
-        tells the caller to re-key.
+        tells the caller to re-key. A value the account's validation rules
+        refuse (2026-09) fails its own record only (``_update_batch``).
         """
         outcomes: dict[str, SyncError | None] = {}
         renamed: dict[str, str] = {}
         ids = list(updates)
         for start in range(0, len(ids), BATCH_LIMIT):
-            chunk = ids[start : start + BATCH_LIMIT]
-            body = {"inputs": [{"id": i, "properties": dict(updates[i])} for i in chunk]}
+            self._update_batch(ids[start : start + BATCH_LIMIT], updates, outcomes, renamed)
+        return ContactWrites(outcomes, renamed)
+
+    def _update_batch(
+        self,
+        ids: list[str],
+        updates: Mapping[str, Mapping[str, str]],
+        outcomes: dict[str, SyncError | None],
+        renamed: dict[str, str],
+    ) -> None:
+        """One batch update; a 400 ``VALIDATION_ERROR`` fails only the records it is about.
+
+        HubSpot refuses the whole request: the records it names fail, and
+        the rest is sent again. When it names none (or none of these), the
+        batch is halved until it does, or until one record is left, which is
+        then the one at fault. One bad value never fails a hundred updates.
+        """
+        body = {"inputs": [{"id": i, "properties": dict(updates[i])} for i in ids]}
+        try:
             data = self._request(
                 "contact batch update", "POST", self._paths.contacts_batch(BATCH_UPDATE), body=body
             )
-            outcomes.update(_batch_outcomes(chunk, data, "contact batch update", self._now()))
-            asked = set(chunk)
-            for result in _results(data):
-                contact = _contact(result)
-                for old in (set(contact.merged_ids) & asked) - {contact.id}:
-                    renamed[old] = contact.id
-        return ContactWrites(outcomes, renamed)
+        except errors.ValuesRefused as refused:
+            named = [i for i in ids if i in set(refused.ids)]
+            if not named and len(ids) > 1:
+                half = len(ids) // 2
+                self._update_batch(ids[:half], updates, outcomes, renamed)
+                self._update_batch(ids[half:], updates, outcomes, renamed)
+                return
+            for record in named or ids:
+                outcomes[record] = refused
+            rest = [i for i in ids if i not in outcomes]
+            if rest:
+                self._update_batch(rest, updates, outcomes, renamed)
+            return
+        outcomes.update(_batch_outcomes(ids, data, "contact batch update", self._now()))
+        asked = set(ids)
+        for result in _results(data):
+            contact = _contact(result)
+            for old in (set(contact.merged_ids) & asked) - {contact.id}:
+                renamed[old] = contact.id
 
     def gdpr_delete(self, key: str, *, by_email: bool = False) -> None:
         """Permanent delete; by email it also blocklists the address. A 404 means already gone."""

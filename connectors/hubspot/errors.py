@@ -12,13 +12,17 @@ status / failure        becomes
 timeouts, connections   ``RetryableError``
 404                     ``SubjectAbsent``
 401, 403                ``PermanentError`` (auth, scopes)
+400 VALIDATION_ERROR    ``ValuesRefused``: the records it names (``ids``), for
+                        the client to split the batch by (2026-09 enforces the
+                        account's validation rules on writes)
 400, 409, 414, other    ``PermanentError``
 ======================  ===============================================
 
 HubSpot's error bodies can quote the values sent (an email in a 409, a bad
 property value in a 400), so only ``status``, ``category``, ``errorType``,
-``policyName`` and ``correlationId`` are read from them; the message never
-leaves this module.
+``policyName``, ``correlationId`` and, in ``context``, the ``ids`` and
+``propertyName`` lists are read from them; the message never leaves this
+module, and record ids never reach a message.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ class ErrorBody:
     policy_name: str | None = None
     correlation_id: str | None = None
     secondly: bool = False
+    ids: tuple[str, ...] = ()
+    properties: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, body: Any) -> ErrorBody:
@@ -59,17 +65,48 @@ class ErrorBody:
         if not isinstance(data, dict):
             return cls()
         message = data.get("message")
+        raw_context = data.get("context")
+        context: dict[str, Any] = raw_context if isinstance(raw_context, dict) else {}
         return cls(
             category=_str(data.get("category")),
             error_type=_str(data.get("errorType")),
             policy_name=_str(data.get("policyName")),
             correlation_id=_str(data.get("correlationId")),
             secondly=isinstance(message, str) and "secondly limit" in message,
+            ids=_strings(context.get("ids")),
+            properties=tuple(p for p in _strings(context.get("propertyName")) if _is_name(p)),
         )
 
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    """A JSON list's strings (numbers as text), or nothing."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(str(v) for v in value if isinstance(v, str | int) and not isinstance(v, bool))
+
+
+def _is_name(value: str) -> bool:
+    """A property name (letters, digits, underscores): safe in a message, never a value."""
+    return 0 < len(value) <= 100 and value.replace("_", "").isalnum() and value.isascii()
+
+
+class ValuesRefused(PermanentError):
+    """HubSpot refused the values of some records (400 ``VALIDATION_ERROR``).
+
+    ``ids`` are the records it named (empty when it named none), never put
+    in the message; ``properties`` the property names it named.
+    """
+
+    def __init__(
+        self, message: str, *, ids: tuple[str, ...], properties: tuple[str, ...], **common: Any
+    ) -> None:
+        super().__init__(message, code="validation_error", **common)
+        self.ids = ids
+        self.properties = properties
 
 
 def header(headers: Mapping[str, Any] | None, name: str) -> str | None:
@@ -148,6 +185,11 @@ def from_status(
     if status in (401, 403):
         return PermanentError(
             where, code="unauthorized" if status == 401 else "forbidden", **common
+        )
+    if status == 400 and parsed.category == "VALIDATION_ERROR":
+        named = f": {', '.join(parsed.properties)}" if parsed.properties else ""
+        return ValuesRefused(
+            f"{where}{named}", ids=parsed.ids, properties=parsed.properties, **common
         )
     return PermanentError(where, code=f"http_{status}", **common)
 

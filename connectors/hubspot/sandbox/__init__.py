@@ -4,8 +4,11 @@ The official `hubspot-api-client` works against it unchanged when given both `ho
 APIs) and `base_url=` (`api_request`). Start it with `server.running_sandbox(config)` in
 tests, `server.serve(config)` or the `command.sandbox_command` click command otherwise.
 Paths, bodies, errors and headers follow shared/reference/hubspot-api.md; the control API
-under `/_sandbox` follows DESIGN.md section 6 (plus `health`, `webhooks`, and the actions
-`create` and `restore`).
+under `/_sandbox` follows DESIGN.md section 6 (plus `health`, `webhooks`, `validation`, and
+the actions `create` and `restore`). The 2026-09 paths hubsync calls are served beside the
+v3/v4 ones (hubspot-2026.md section 4.1): their batches report per-item failures inside a
+200, and their writes obey the validation rules of `POST /_sandbox/validation`
+(`sandbox.validation`; 400 `VALIDATION_ERROR`, naming the records or not).
 
 Where the reference marks a fact uncertain (or says nothing), the sandbox picks:
 

@@ -92,7 +92,8 @@ def routes(sb: Sandbox, *, dated: bool = False) -> list[Route]:  # noqa: PLR0915
 
     ``dated`` (the 2026-09 paths): a batch with per-item failures answers
     200 with ``errors`` and ``numErrors``, as the 2026-09 specification
-    documents (no 207; hubspot-2026.md section 4.2); v3 answers 207.
+    documents (no 207; hubspot-2026.md section 4.2); v3 answers 207. Updates
+    on these paths obey the validation rules (``sandbox.validation``).
     """
     state = sb.state
     app_source = Source.app(sb.config.app_id)
@@ -156,9 +157,12 @@ def routes(sb: Sandbox, *, dated: bool = False) -> list[Route]:  # noqa: PLR0915
         return reply(render(contact), 201)
 
     def update(call: Call) -> Response:
+        properties = _properties_of(call.json_object())
+        if dated:
+            sb.validation.check([(call.params["contact_id"], properties)])
         contact = state.update(
             call.params["contact_id"],
-            _properties_of(call.json_object()),
+            properties,
             app_source,
             call.query.get("idProperty"),
         )
@@ -225,7 +229,10 @@ def routes(sb: Sandbox, *, dated: bool = False) -> list[Route]:  # noqa: PLR0915
         return out
 
     def batch_update(call: Call) -> Response:
-        outcome = state.batch_update(update_inputs(call.json_object()), app_source)
+        inputs = update_inputs(call.json_object())
+        if dated:  # 2026-09 enforces the account's validation rules on writes
+            sb.validation.check([(i.id, i.properties) for i in inputs])
+        outcome = state.batch_update(inputs, app_source)
         return batch_reply([render(c) for c in outcome.results], outcome.errors, 200)
 
     def batch_upsert(call: Call) -> Response:

@@ -12,6 +12,7 @@ from connectors.hubspot.sandbox.ratelimit import RateLimiter
 from connectors.hubspot.sandbox.requestlog import RequestLog
 from connectors.hubspot.sandbox.state import SandboxState
 from connectors.hubspot.sandbox.timefmt import Clock
+from connectors.hubspot.sandbox.validation import ValidationRules
 from connectors.hubspot.sandbox.webhooks import WebhookDispatcher
 
 
@@ -26,6 +27,7 @@ class Sandbox:
     faults: FaultInjector
     webhooks: WebhookDispatcher
     requests: RequestLog
+    validation: ValidationRules = field(default_factory=ValidationRules)
     stopping: threading.Event = field(default_factory=threading.Event)
 
     def reset(self) -> None:
@@ -35,6 +37,7 @@ class Sandbox:
         self.faults.reset()
         self.webhooks.reset()
         self.requests.reset()
+        self.validation.reset()
 
 
 def build_sandbox(config: SandboxConfig, clock: Clock = time.time) -> Sandbox:

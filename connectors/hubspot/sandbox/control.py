@@ -165,6 +165,11 @@ def routes(sb: Sandbox) -> list[Route]:
             return JSONResponse(sb.faults.configure(await _body(request)).to_json())
         return JSONResponse(sb.faults.settings.to_json())
 
+    async def validation(request: Request) -> Response:
+        if request.method == "POST":
+            return JSONResponse(sb.validation.configure(await _body(request)))
+        return JSONResponse(sb.validation.to_json())
+
     async def webhooks(request: Request) -> Response:
         if request.method == "POST":
             body = await _body(request)
@@ -198,6 +203,7 @@ def routes(sb: Sandbox) -> list[Route]:
         Route("/_sandbox/requests", _guard(requests), methods=["GET"]),
         Route("/_sandbox/reset", _guard(reset), methods=["POST"]),
         Route("/_sandbox/faults", _guard(faults), methods=["GET", "POST"]),
+        Route("/_sandbox/validation", _guard(validation), methods=["GET", "POST"]),
         Route("/_sandbox/webhooks", _guard(webhooks), methods=["GET", "POST"]),
         Route("/_sandbox/actions/{action}", _guard(action), methods=["POST"]),
     ]
