@@ -22,7 +22,7 @@ from connectors.hubspot.sandbox.command import sandbox_command as sandbox_comman
 from connectors.hubspot.sandbox.config import SandboxConfig
 from connectors.hubspot.sandbox.control_client import SandboxControl
 from connectors.hubspot.sandbox.server import RunningSandbox, running_sandbox
-from connectors.hubspot.scopes import missing_scopes, required_scopes
+from connectors.hubspot.scopes import required_scopes
 from connectors.hubspot.signatures import V3Verifier, webhook_uri
 from connectors.hubspot.webhook_payloads import change_from_item, inbox_items
 from connectors.register.build import register_from_settings
@@ -301,8 +301,7 @@ def check(settings: Settings, *, clock: Clock | None = None) -> dict[str, Any]:
             base_url=settings.hubspot.base_url,
             allowed_locations=settings.hubspot.allowed_hosting_locations,
             residency=lambda: guard.verdict(fresh=True),
-            granted_scopes=client.granted_scopes,
-            missing_scopes=lambda granted: missing_scopes(granted, api),
+            missing_scopes=lambda: client.missing_scopes(required_scopes(api)),
             needed_scopes=len(required_scopes(api)),
         )
 

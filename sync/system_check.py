@@ -11,7 +11,7 @@ the answers mean, and imports no connector.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -47,8 +47,8 @@ class HubSpotProbe:
     allowed_locations: Sequence[str]
     residency: Callable[[], ResidencyAnswer]
     """A fresh residency verdict (not a cached one)."""
-    granted_scopes: Callable[[], Iterable[str]]
-    missing_scopes: Callable[[Iterable[str]], list[str]]
+    missing_scopes: Callable[[], list[str]]
+    """The needed scopes the token lacks, learned from HubSpot (one probe call each)."""
     needed_scopes: int
 
 
@@ -120,12 +120,11 @@ def hubspot_checks(probe: HubSpotProbe) -> dict[str, dict[str, Any]]:
 
 
 def scopes_check(probe: HubSpotProbe) -> dict[str, Any]:
-    """The token's granted scopes against the ones hubsync needs; the missing ones by name."""
+    """The scopes hubsync needs that the token lacks, by name."""
     try:
-        granted = probe.granted_scopes()
+        missing = probe.missing_scopes()
     except HubsyncError as exc:
         return {"ok": False, "detail": f"scopes not learned: {exc}", "missing": None}
-    missing = probe.missing_scopes(granted)
     if missing:
         return {"ok": False, "detail": f"missing: {', '.join(missing)}", "missing": missing}
     return {"ok": True, "detail": f"all {probe.needed_scopes} needed scopes granted", "missing": []}

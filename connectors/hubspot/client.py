@@ -184,22 +184,49 @@ class HubSpotClient:
             raise PermanentError("account details carry no dataHostingLocation", code="residency")
         return location.strip().lower()
 
-    def granted_scopes(self) -> list[str]:
-        """The scopes HubSpot granted this private app's token (access-token info).
+    def missing_scopes(self, needed: Sequence[str]) -> list[str]:
+        """The scopes among ``needed`` the token lacks, learned by one cheap call each.
 
-        The token goes in the body as HubSpot asks (``tokenKey``) and in the
-        Authorization header too, which EU-hosted tokens need; neither is logged.
+        HubSpot has no scope introspection for static project app tokens
+        and Service Keys (hubspot-2026.md section 4.5), so each scope's probe
+        makes a call that needs it and changes nothing (a read, or a write
+        HubSpot refuses as empty or unknown); a ``403 MISSING_SCOPES`` names
+        what is missing. Any other answer means the scope is granted.
         """
-        data = self._request(
-            "access token info",
-            "POST",
-            "/oauth/v2/private-apps/get/access-token-info",
-            body={"tokenKey": self._token},
-        )
-        scopes = data.get("scopes") if isinstance(data, dict) else None
-        if not isinstance(scopes, list):
-            raise PermanentError("access token info carries no scopes", code="scopes")
-        return sorted(str(s) for s in scopes)
+        missing: list[str] = []
+        for scope in needed:
+            probe = self._scope_probes().get(scope)
+            if probe is None:
+                continue
+            method, path, query, body = probe
+            try:
+                self._request(f"scope probe ({scope})", method, path, query=query, body=body)
+            except errors.ScopesMissing as exc:
+                missing.extend(s for s in (exc.scopes or (scope,)) if s not in missing)
+            except (PermanentError, SubjectAbsent):
+                continue  # refused for what was sent, not for the scope: granted
+        return [s for s in needed if s in missing] + [s for s in missing if s not in needed]
+
+    def _scope_probes(self) -> dict[str, tuple[str, str, list[tuple[str, str]], Any]]:
+        """Per scope, a call that needs it and changes nothing: (method, path, query, body)."""
+        paths = self._paths
+        empty: dict[str, Any] = {"inputs": []}
+        email = [("channel", "EMAIL")]
+        return {
+            "crm.objects.contacts.read": ("GET", paths.contact("0"), [], None),
+            "crm.objects.contacts.write": ("POST", paths.contacts_batch(BATCH_UPDATE), [], empty),
+            "crm.schemas.contacts.read": ("GET", paths.property(RESTRICTION_PROPERTY), [], None),
+            "crm.schemas.contacts.write": ("POST", paths.properties(), [], {}),
+            "communication_preferences.read": ("GET", paths.definitions(), [], None),
+            "communication_preferences.write": ("POST", paths.subscription(False), [], {}),
+            "communication_preferences.statuses.batch.read": (
+                "POST", paths.statuses_batch(STATUSES_READ), email, empty,
+            ),
+            "communication_preferences.statuses.batch.write": (
+                "POST", paths.statuses_batch(STATUSES_WRITE), [], empty,
+            ),
+            "oauth": ("GET", paths.account_details(), [], None),
+        }  # fmt: skip
 
     # -- contacts ----------------------------------------------------------
 

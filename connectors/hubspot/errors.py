@@ -11,7 +11,9 @@ status / failure        becomes
 5xx, 423, 477, 52x      ``RetryableError``
 timeouts, connections   ``RetryableError``
 404                     ``SubjectAbsent``
-401, 403                ``PermanentError`` (auth, scopes)
+403 MISSING_SCOPES      ``ScopesMissing``, naming the scopes (``hubsync check``
+                        probes for them)
+401, 403                ``PermanentError`` (auth)
 400 VALIDATION_ERROR    ``ValuesRefused``: the records it names (``ids``), for
                         the client to split the batch by (2026-09 enforces the
                         account's validation rules on writes)
@@ -50,6 +52,7 @@ class ErrorBody:
     secondly: bool = False
     ids: tuple[str, ...] = ()
     properties: tuple[str, ...] = ()
+    missing_scopes: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, body: Any) -> ErrorBody:
@@ -75,6 +78,7 @@ class ErrorBody:
             secondly=isinstance(message, str) and "secondly limit" in message,
             ids=_strings(context.get("ids")),
             properties=tuple(p for p in _strings(context.get("propertyName")) if _is_name(p)),
+            missing_scopes=_scopes_named(data, context),
         )
 
 
@@ -92,6 +96,31 @@ def _strings(value: Any) -> tuple[str, ...]:
 def _is_name(value: str) -> bool:
     """A property name (letters, digits, underscores): safe in a message, never a value."""
     return 0 < len(value) <= 100 and value.replace("_", "").isalnum() and value.isascii()
+
+
+def _scopes_named(data: Mapping[str, Any], context: Mapping[str, Any]) -> tuple[str, ...]:
+    """The scopes a ``MISSING_SCOPES`` answer names: ``context.missingScopes``, else those
+    of its ``errors[].context.requiredGrantedScopes``."""
+    named = list(_strings(context.get("missingScopes")))
+    if not named:
+        for item in data.get("errors") or []:
+            inner = item.get("context") if isinstance(item, dict) else None
+            if isinstance(inner, dict):
+                named += _strings(inner.get("requiredGrantedScopes"))
+    return tuple(dict.fromkeys(s for s in named if _is_scope(s)))
+
+
+def _is_scope(value: str) -> bool:
+    """A scope name (``crm.objects.contacts.read``): safe to show."""
+    return 0 < len(value) <= 200 and value.replace(".", "").replace("_", "").isalnum()
+
+
+class ScopesMissing(PermanentError):
+    """HubSpot refused a call for scopes the token lacks (403 ``MISSING_SCOPES``)."""
+
+    def __init__(self, message: str, *, scopes: tuple[str, ...], **common: Any) -> None:
+        super().__init__(message, code="missing_scopes", **common)
+        self.scopes = scopes
 
 
 class ValuesRefused(PermanentError):
@@ -142,7 +171,7 @@ def retry_after(headers: Mapping[str, Any] | None) -> float | None:
         return None
 
 
-def from_status(
+def from_status(  # noqa: PLR0911 - one return per row of the table above
     status: int,
     body: Any,
     headers: Mapping[str, Any] | None,
@@ -182,6 +211,9 @@ def from_status(
         )
     if status == 404:
         return SubjectAbsent(where, code="not_found", **common)
+    if status == 403 and parsed.category == "MISSING_SCOPES":
+        named = f": {', '.join(parsed.missing_scopes)}" if parsed.missing_scopes else ""
+        return ScopesMissing(f"{where}{named}", scopes=parsed.missing_scopes, **common)
     if status in (401, 403):
         return PermanentError(
             where, code="unauthorized" if status == 401 else "forbidden", **common

@@ -1,14 +1,13 @@
-"""The private-app scopes hubsync needs, and which of them a token lacks.
+"""The scopes hubsync needs, for the project app's files and for ``hubsync check``.
 
-HubSpot tells a private app's token its scopes through
-``POST /oauth/v2/private-apps/get/access-token-info`` (``HubSpotClient.granted_scopes``);
-``hubsync check`` compares them with ``REQUIRED_SCOPES`` and names the
-missing ones, before a worker meets them as 403s one event at a time.
+``hubsync hubspot-project`` declares ``required_scopes`` in the app's
+``requiredScopes``; ``hubsync check`` asks HubSpot which of them the token
+lacks (``HubSpotClient.missing_scopes``, one probe call each: static
+project app tokens and Service Keys have no scope introspection), before a
+worker meets them as 403s one event at a time.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 REQUIRED_SCOPES: dict[str, str] = {
     # Contacts: read by id, email or batch (crm.objects.contacts.read); batch update
@@ -28,8 +27,10 @@ REQUIRED_SCOPES: dict[str, str] = {
     # batch/write and batch/unsubscribe-all; Marketing Hub Enterprise only.
     "communication_preferences.statuses.batch.read": "read subscription statuses in batches",
     "communication_preferences.statuses.batch.write": "opt out in batches (v4)",
+    # Account info (the residency check) needs `oauth` from 2026-09 on.
+    "oauth": "read the account's data hosting location",
 }
-"""Every scope hubsync's calls need, with what it is needed for (account info needs none)."""
+"""Every scope hubsync's calls need, with what it is needed for."""
 
 V4_ONLY = frozenset(
     {
@@ -39,22 +40,7 @@ V4_ONLY = frozenset(
 )
 """Scopes only the v4 batch subscription calls need."""
 
-IMPLIED_BY: dict[str, frozenset[str]] = {
-    "communication_preferences.read_write": frozenset(
-        {"communication_preferences.read", "communication_preferences.write"}
-    ),
-}
-"""A granted scope that stands for several of the required ones."""
-
 
 def required_scopes(subscriptions_api: str = "v4") -> list[str]:
     """The scopes needed with this subscriptions API (``v3`` needs no batch scopes)."""
     return [s for s in REQUIRED_SCOPES if subscriptions_api == "v4" or s not in V4_ONLY]
-
-
-def missing_scopes(granted: Iterable[str], subscriptions_api: str = "v4") -> list[str]:
-    """The required scopes ``granted`` lacks, in ``REQUIRED_SCOPES`` order."""
-    have = set(granted)
-    for scope in list(have):
-        have |= IMPLIED_BY.get(scope, frozenset())
-    return [s for s in required_scopes(subscriptions_api) if s not in have]

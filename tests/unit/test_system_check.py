@@ -40,17 +40,17 @@ def probe(
     verdict: Verdict = Verdict(True, "eu1", "hosted in eu1"),
     granted: Iterable[str] | Exception = tuple(NEEDED),
 ) -> HubSpotProbe:
-    def granted_scopes() -> Iterable[str]:
+    def missing_scopes() -> list[str]:
         if isinstance(granted, Exception):
             raise granted
-        return granted
+        have = set(granted)
+        return [s for s in NEEDED if s not in have]
 
     return HubSpotProbe(
         base_url="https://api.hubapi.com",
         allowed_locations=["eu1"],
         residency=lambda: verdict,
-        granted_scopes=granted_scopes,
-        missing_scopes=lambda have: [s for s in NEEDED if s not in set(have)],
+        missing_scopes=missing_scopes,
         needed_scopes=len(NEEDED),
     )
 

@@ -26,6 +26,7 @@ from connectors.hubspot.sandbox import (
     api_oauth,
     api_properties,
     control,
+    scopes,
 )
 from connectors.hubspot.sandbox.call import Call, Handler
 from connectors.hubspot.sandbox.context import Sandbox
@@ -128,6 +129,10 @@ async def _answer(
     expected = sb.config.access_token
     if token is None or (expected is not None and token != expected):
         return _error(ApiError(401, "INVALID_AUTHENTICATION", AUTH_MESSAGE), correlation_id)
+    try:
+        scopes.check(request.method, request.url.path, sb.config.scopes)
+    except ApiError as exc:
+        return _error(exc, correlation_id)
     verdict = sb.limiter.check(token, search=search)
     if verdict.error is not None:
         response = _error(verdict.error, correlation_id)

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from connectors.hubspot.sandbox.config import SandboxConfig
 from connectors.hubspot.sandbox.server import running_sandbox
 from connectors.hubspot.scopes import REQUIRED_SCOPES
@@ -106,3 +108,25 @@ def test_scopes_are_not_checked_when_hubspot_is_not_reached(system: System) -> N
         "detail": "not checked: HubSpot was not reached",
         "missing": None,
     }
+
+
+def test_check_learns_the_scopes_from_2026_09_probes_not_token_introspection(
+    system: System,
+) -> None:
+    """A static project app token has no access-token info: the 403s of the probes tell."""
+    lacking = frozenset(REQUIRED_SCOPES) - {"communication_preferences.statuses.batch.write"}
+    config = SandboxConfig(port=0, access_token=TOKEN, scopes=lacking)
+    with running_sandbox(config) as narrow:
+        ran = _check(system, narrow.base_url, "--json")
+        log = requests.get(f"{narrow.base_url}/_sandbox/requests", timeout=5).json()["requests"]
+
+    assert ran.returncode == 1
+    assert json.loads(ran.stdout)["checks"]["scopes"]["missing"] == [
+        "communication_preferences.statuses.batch.write"
+    ]
+    paths = {r["path"] for r in log}
+    assert all("/2026-09/" in p for p in paths), paths
+    refused = [r for r in log if r["status"] == 403]
+    assert [r["path"] for r in refused] == [
+        "/communication-preferences/2026-09/statuses/batch/write"
+    ]
