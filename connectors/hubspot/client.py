@@ -139,7 +139,14 @@ class HubSpotClient:
     def _failed(
         self, status: int, body: Any, headers: Mapping[str, Any] | None, operation: str
     ) -> SyncError:
-        error = errors.from_status(status, body, headers, operation=operation, now=self._now())
+        error = errors.from_status(
+            status,
+            body,
+            headers,
+            operation=operation,
+            now=self._now(),
+            day_zone=self._budget.day_zone,
+        )
         if isinstance(error, RateLimited):
             self._budget.rate_limited(error.policy, error.retry_after_s or 10.0)
         return error
@@ -177,8 +184,14 @@ class HubSpotClient:
     # -- account -----------------------------------------------------------
 
     def hosting_location(self) -> str:
-        """The account's ``dataHostingLocation``, lower case."""
+        """The account's ``dataHostingLocation``, lower case.
+
+        The same answer gives the account's time zone, which the rate budget
+        keeps: HubSpot's daily limit resets at that zone's midnight.
+        """
         data = self._request("account details", "GET", self._paths.account_details())
+        if isinstance(data, dict):  # the daily limit resets at the account's midnight
+            self._budget.day_zone = errors.account_zone(data)
         location = data.get("dataHostingLocation") if isinstance(data, dict) else None
         if not isinstance(location, str) or not location:
             raise PermanentError("account details carry no dataHostingLocation", code="residency")

@@ -32,8 +32,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sync.errors import PermanentError, RateLimited, RetryableError, SubjectAbsent, SyncError
 
@@ -149,17 +150,29 @@ def header(headers: Mapping[str, Any] | None, name: str) -> str | None:
     return None
 
 
-def seconds_until_daily_reset(now: datetime) -> float:
-    """Seconds to the next midnight UTC, when hubsync assumes the daily limit resets.
+def seconds_until_daily_reset(now: datetime, zone: tzinfo = UTC) -> float:
+    """Seconds to the next midnight in the account's time zone, when HubSpot's daily limit resets.
 
-    HubSpot resets at midnight in the account's time zone; UTC is the
-    earliest such midnight for European accounts, and a 429 after it only
-    parks the work again.
+    ``zone`` comes from the account details (``account_zone``); until they
+    were read it is UTC.
     """
-    tomorrow = (now.astimezone(UTC) + timedelta(days=1)).replace(
-        hour=0, minute=0, second=0, microsecond=0
-    )
-    return max(1.0, (tomorrow - now).total_seconds())
+    local = now.astimezone(zone)
+    midnight = datetime.combine(local.date() + timedelta(days=1), time(), tzinfo=zone)
+    return max(1.0, (midnight - now).total_seconds())
+
+
+def account_zone(details: Mapping[str, Any]) -> tzinfo:
+    """The account's time zone from its details: ``timeZone``, else ``utcOffsetMilliseconds``."""
+    name = details.get("timeZone")
+    if isinstance(name, str) and name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    offset = details.get("utcOffsetMilliseconds")
+    if isinstance(offset, int) and not isinstance(offset, bool) and abs(offset) < 86_400_000:
+        return timezone(timedelta(milliseconds=offset))
+    return UTC
 
 
 def retry_after(headers: Mapping[str, Any] | None) -> float | None:
@@ -178,6 +191,7 @@ def from_status(  # noqa: PLR0911 - one return per row of the table above
     *,
     operation: str,
     now: datetime,
+    day_zone: tzinfo = UTC,
 ) -> SyncError:
     """The error an HTTP answer means, named by ``operation`` (e.g. "batch update")."""
     parsed = ErrorBody.parse(body)
@@ -191,7 +205,7 @@ def from_status(  # noqa: PLR0911 - one return per row of the table above
         wait = retry_after(headers)
         if wait is None:
             if policy == "DAILY":
-                wait = seconds_until_daily_reset(now)
+                wait = seconds_until_daily_reset(now, day_zone)
             elif policy == "SECONDLY":
                 wait = 1.0
             else:

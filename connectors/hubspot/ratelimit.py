@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from connectors.hubspot.errors import header, seconds_until_daily_reset
@@ -63,6 +63,9 @@ class RateBudget:
         }
         self.per_10s = per_10s
         self.daily = daily
+        self.day_zone: tzinfo = UTC
+        """The account's time zone, whose midnight resets the daily limit (set by the client
+        from the account details; UTC until then)."""
 
     def acquire(self, search: bool = False) -> None:
         """Wait (briefly) for room for one call, or raise ``RateLimited``."""
@@ -101,7 +104,8 @@ class RateBudget:
             self.block(BURST, now + timedelta(seconds=seconds / 10))
         daily = header(headers, "X-HubSpot-RateLimit-Daily-Remaining")
         if daily is not None and daily.strip() == "0":
-            self.block(DAILY, now + timedelta(seconds=seconds_until_daily_reset(now)))
+            wait = seconds_until_daily_reset(now, self.day_zone)
+            self.block(DAILY, now + timedelta(seconds=wait))
 
     def rate_limited(self, policy: str | None, wait_s: float) -> None:
         """Record a 429: block the bucket its policy names for ``wait_s``, and count it."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from starlette.responses import Response
 
 from connectors.hubspot.sandbox.call import Call, Handler, reply
 from connectors.hubspot.sandbox.context import Sandbox
+from connectors.hubspot.sandbox.timefmt import account_day, utc_offset
 
 Route = tuple[str, str, Handler, bool]
 
@@ -23,6 +24,7 @@ def routes(sb: Sandbox) -> list[Route]:
     config = sb.config
 
     def details(call: Call) -> Response:
+        offset, offset_ms = utc_offset(sb.clock(), config.time_zone)
         return reply(
             {
                 "portalId": config.portal_id,
@@ -30,8 +32,8 @@ def routes(sb: Sandbox) -> list[Route]:
                 "timeZone": config.time_zone,
                 "companyCurrency": "EUR",
                 "additionalCurrencies": [],
-                "utcOffset": "+00:00",
-                "utcOffsetMilliseconds": 0,
+                "utcOffset": offset,
+                "utcOffsetMilliseconds": offset_ms,
                 "uiDomain": ui_domain(config.hosting_location),
                 "dataHostingLocation": config.hosting_location,
             }
@@ -39,7 +41,7 @@ def routes(sb: Sandbox) -> list[Route]:
 
     def daily_usage(call: Call) -> Response:
         now = datetime.fromtimestamp(sb.clock(), tz=UTC)
-        midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        midnight = datetime.fromtimestamp(account_day(sb.clock(), config.time_zone)[1], tz=UTC)
         return reply(
             {
                 "results": [

@@ -36,7 +36,7 @@ class SandboxConfig:
     hosting_location: str = "eu1"
     portal_id: int = 12345678
     app_id: int = 1234567
-    time_zone: str = "UTC"
+    time_zone: str = "UTC"  # IANA name: account details and the daily reset follow it
     gdpr_enabled: bool = True
     # A GDPR delete sends contact.privacyDeletion and contact.deletion; which
     # comes first is not documented, so tests run both orders.

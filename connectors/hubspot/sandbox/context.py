@@ -73,6 +73,7 @@ def build_sandbox(config: SandboxConfig, clock: Clock = time.time) -> Sandbox:
         portal_id=config.portal_id,
         app_id=config.app_id,
         retry_after=config.retry_after_header,
+        time_zone=config.time_zone,
     )
     faults = FaultInjector(
         FaultSettings(

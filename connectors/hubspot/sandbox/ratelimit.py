@@ -2,7 +2,8 @@
 
 Only accepted calls count. Search is exempt from the ten-secondly window (the spec's
 `x-hubspot-rate-limit-exemptions: ["ten-secondly"]`) and has its own per-second window;
-every authenticated call counts toward the daily budget, which resets at UTC midnight.
+every authenticated call counts toward the daily budget, which resets at midnight in the
+account's time zone (`SandboxConfig.time_zone`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from connectors.hubspot.sandbox.errors import ApiError
-from connectors.hubspot.sandbox.timefmt import Clock
-
-DAY_S = 86_400
+from connectors.hubspot.sandbox.timefmt import Clock, account_day
 
 
 @dataclass(frozen=True)
@@ -51,8 +50,11 @@ class RateLimiter:
         portal_id: int,
         app_id: int,
         retry_after: bool = False,
+        time_zone: str = "UTC",
     ) -> None:
         self._clock = clock
+        self._time_zone = time_zone
+        self._day_ends = 0.0
         self._per_interval = per_interval
         self._interval_s = interval_ms / 1000
         self._interval_ms = interval_ms
@@ -81,7 +83,7 @@ class RateLimiter:
             return self._daily_used
 
     def _roll_day(self, now: float) -> None:
-        day = int(now // DAY_S)
+        day, self._day_ends = account_day(now, self._time_zone)
         if day != self._day:
             self._day = day
             self._daily_used = 0
@@ -99,7 +101,7 @@ class RateLimiter:
             while window and window[0] <= now - span:
                 window.popleft()
             if self._daily_used >= self._daily:
-                wait = (self._day + 1) * DAY_S - now
+                wait = self._day_ends - now
                 return self._refuse(self._daily_error(), search, len(window), wait)
             if len(window) >= limit:
                 wait = window[0] + span - now
