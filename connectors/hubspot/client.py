@@ -134,6 +134,7 @@ class HubSpotClient:
             if status == 0:  # TLS failures come back as status 0
                 raise errors.from_transport(exc, operation=operation) from exc
             body, headers = getattr(exc, "body", None), getattr(exc, "headers", None)
+            self._budget.observe(headers)  # a refusal's rate-limit headers count too
             raise self._failed(status, body, headers, operation) from exc
 
     def _failed(
@@ -177,7 +178,14 @@ class HubSpotClient:
                 _request_timeout=self._timeout,
             )
             self._budget.observe(response.headers)
-            return json.loads(response.data) if response.data else None
+            if not response.data:
+                return None
+            try:
+                return json.loads(response.data)
+            except ValueError:  # a proxy's page, a cut-off answer: nothing to act on yet
+                raise RetryableError(
+                    f"HubSpot's answer to {operation} is not JSON", code="unreadable_answer"
+                ) from None
 
         return self._call(operation, run)
 
