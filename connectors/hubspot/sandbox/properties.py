@@ -244,6 +244,8 @@ class PropertySchema:
         options = body.get("options") or []
         if not isinstance(options, list):
             raise validation_error("options must be a list")
+        for option in options:
+            _check_option(option)
         prop = PropertyDef(
             name=name,
             label=str(body["label"]),
@@ -280,3 +282,24 @@ class PropertySchema:
         group = PropertyGroup(name, label, int(body.get("displayOrder", -1)))
         self.groups[name] = group
         return group
+
+
+OPTION_FIELDS = {"label": str, "value": str, "displayOrder": int, "hidden": bool}
+"""What a property option must carry: 2026-09's ``OptionInput`` requires all four
+(``displayOrder`` became required; hubspot-2026.md section 4.3)."""
+
+
+def _check_option(option: Any) -> None:
+    """400 naming the fields an option lacks (or holds with the wrong type)."""
+    if not isinstance(option, dict):
+        raise validation_error("each option must be an object")
+    missing = [
+        name
+        for name, kind in OPTION_FIELDS.items()
+        if not isinstance(option.get(name), kind)
+        or (kind is int and isinstance(option.get(name), bool))
+    ]
+    if missing:
+        raise validation_error(
+            f"Option fields missing or invalid: {', '.join(missing)}", missingFields=missing
+        )

@@ -104,3 +104,19 @@ def test_account_details_default_to_eu1(client: HubSpot) -> None:
         {"method": "GET", "path": "/account-info/v3/api-usage/daily/private-apps"}
     ).json()
     assert usage["results"][0]["currentUsage"] >= 1
+
+
+def test_an_option_without_display_order_is_400_naming_it(client: HubSpot) -> None:
+    """2026-09's OptionInput requires label, value, displayOrder and hidden."""
+    bad = PropertyCreate(
+        name="hubsync_no_order",
+        label="No order",
+        type="enumeration",
+        field_type="booleancheckbox",
+        group_name="contactinformation",
+        options=[{"label": "Yes", "value": "true", "hidden": False}],
+    )
+    with pytest.raises(PropertiesApiException) as err:
+        client.crm.properties.core_api.create("contacts", bad)
+    assert err.value.status == 400
+    assert json.loads(err.value.body)["context"]["missingFields"] == ["displayOrder"]
