@@ -303,6 +303,7 @@ def check(settings: Settings, *, clock: Clock | None = None) -> dict[str, Any]:
             residency=lambda: guard.verdict(fresh=True),
             missing_scopes=lambda: client.missing_scopes(required_scopes(api)),
             needed_scopes=len(required_scopes(api)),
+            credential=settings.hubspot.credential,
         )
 
     return run_checks(

@@ -69,6 +69,9 @@ class HubSpotSettings(_Section):
     daily_limit: int = Field(default=250_000, gt=0)
     search_limit_per_s: int = Field(default=5, gt=0)
     subscriptions_api: Literal["v4", "v3"] = "v4"
+    credential: Literal["project_app", "legacy_private_app", "service_key"] = "project_app"
+    """What ``access_token`` is: a project app's static token (the default; HubSpot no longer
+    creates legacy private apps), a legacy private app's, or a Service Key (no webhooks)."""
     api_version: str = Field(default="2026-09", pattern=r"^\d{4}-(0[1-9]|1[0-2])(-beta)?$")
     """HubSpot's date-based API version every call uses (``connectors.hubspot.paths``)."""
     residency_check_minutes: float = Field(default=60.0, gt=0)

@@ -50,6 +50,8 @@ class HubSpotProbe:
     missing_scopes: Callable[[], list[str]]
     """The needed scopes the token lacks, learned from HubSpot (one probe call each)."""
     needed_scopes: int
+    credential: str = "project_app"
+    """``[hubspot] credential``: a Service Key receives no webhooks."""
 
 
 @dataclass(frozen=True)
@@ -96,8 +98,32 @@ def register_check(kind: str, state: RegisterReadiness) -> dict[str, Any]:
     return {"ok": False, "detail": detail, "problems": list(state.problems)}
 
 
+SERVICE_KEY_WEBHOOKS = (
+    "a Service Key receives no webhooks: hubsync carries the register's rights to HubSpot "
+    "as usual, but of the changes made in HubSpot only an opt-out from all email reaches "
+    "the register, through the periodic subscription check; corrections, GDPR deletes, "
+    "archives and merges made in HubSpot do not (use a project app to receive webhooks)"
+)
+
+
+def webhooks_check(credential: str) -> dict[str, Any]:
+    """Whether HubSpot can send webhooks with this credential, and what it means if not.
+
+    Informative: a Service Key is a valid choice for the register-to-HubSpot
+    direction, so the check passes and says what is lost.
+    """
+    if credential == "service_key":
+        return {"ok": True, "detail": SERVICE_KEY_WEBHOOKS, "received": False}
+    return {
+        "ok": True,
+        "detail": "webhooks can be received (a project app declares them; a legacy "
+        "private app configures them in HubSpot)",
+        "received": True,
+    }
+
+
 def hubspot_checks(probe: HubSpotProbe) -> dict[str, dict[str, Any]]:
-    """HubSpot's reachability, the token's scopes (when reached) and the residency verdict."""
+    """HubSpot's reachability, the token's scopes (when reached), webhooks and residency."""
     verdict = probe.residency()
     reached = verdict.location is not None
     return {
@@ -110,6 +136,7 @@ def hubspot_checks(probe: HubSpotProbe) -> dict[str, dict[str, Any]]:
             if reached
             else {"ok": False, "detail": "not checked: HubSpot was not reached", "missing": None}
         ),
+        "webhooks": webhooks_check(probe.credential),
         "residency": {
             "ok": verdict.allowed,
             "detail": verdict.reason,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -80,7 +80,7 @@ def test_everything_in_order_is_ok_and_the_ledger_is_closed() -> None:
 
     assert report["ok"] is True
     assert list(report["checks"]) == [
-        "settings", "ledger", "register", "hubspot", "scopes", "residency",
+        "settings", "ledger", "register", "hubspot", "scopes", "webhooks", "residency",
     ]  # fmt: skip
     assert report["checks"]["ledger"]["detail"] == "schema version 6"
     assert report["checks"]["scopes"]["detail"] == "all 2 needed scopes granted"
@@ -146,3 +146,16 @@ def test_a_register_not_set_up_is_named_with_the_way_to_set_it_up() -> None:
     assert checks["register"]["ok"] is False
     assert checks["register"]["problems"] == ["table customers is missing"]
     assert "`hubsync register init`" in checks["register"]["detail"]
+
+
+def test_a_service_key_passes_and_says_what_receiving_no_webhooks_means() -> None:
+    service_key = replace(probe(), credential="service_key")
+
+    report = run_checks(parts(Ledger(), service_key))
+
+    webhooks = report["checks"]["webhooks"]
+    assert report["ok"] is True
+    assert (webhooks["ok"], webhooks["received"]) == (True, False)
+    assert "receives no webhooks" in webhooks["detail"]
+    assert "subscription check" in webhooks["detail"]
+    assert run_checks(parts(Ledger(), probe()))["checks"]["webhooks"]["received"] is True

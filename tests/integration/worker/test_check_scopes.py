@@ -130,3 +130,16 @@ def test_check_learns_the_scopes_from_2026_09_probes_not_token_introspection(
     assert [r["path"] for r in refused] == [
         "/communication-preferences/2026-09/statuses/batch/write"
     ]
+
+
+def test_check_with_a_service_key_says_no_webhooks_come_and_what_that_means(
+    system: System,
+) -> None:
+    as_json = _check(system, system.base_url, "--json", HUBSYNC_HUBSPOT__CREDENTIAL="service_key")
+    as_text = _check(system, system.base_url, HUBSYNC_HUBSPOT__CREDENTIAL="service_key")
+
+    assert as_json.returncode == 0, as_json.stdout
+    webhooks = json.loads(as_json.stdout)["checks"]["webhooks"]
+    assert webhooks["received"] is False
+    assert "webhooks: ok - a Service Key receives no webhooks" in as_text.stdout
+    assert "only an opt-out from all email reaches the register" in as_text.stdout
