@@ -212,7 +212,8 @@ class HubSpotClient:
         and Service Keys (hubspot-2026.md section 4.5), so each scope's probe
         makes a call that needs it and changes nothing (a read, or a write
         HubSpot refuses as empty or unknown); a ``403 MISSING_SCOPES`` names
-        what is missing. Any other answer means the scope is granted.
+        what is missing, and any other 403 counts the probed scope missing.
+        Any other answer means the scope is granted.
         """
         missing: list[str] = []
         for scope in needed:
@@ -224,8 +225,13 @@ class HubSpotClient:
                 self._request(f"scope probe ({scope})", method, path, query=query, body=body)
             except errors.ScopesMissing as exc:
                 missing.extend(s for s in (exc.scopes or (scope,)) if s not in missing)
-            except (PermanentError, SubjectAbsent):
-                continue  # refused for what was sent, not for the scope: granted
+            except PermanentError as exc:
+                # Another 403 is still a refusal of the token for this call;
+                # any other refusal is of what was sent: the scope is granted.
+                if exc.http_status == 403 and scope not in missing:
+                    missing.append(scope)
+            except SubjectAbsent:
+                continue  # the probe's object does not exist: the scope is granted
         return [s for s in needed if s in missing] + [s for s in missing if s not in needed]
 
     def _scope_probes(self) -> dict[str, tuple[str, str, list[tuple[str, str]], Any]]:

@@ -16,11 +16,16 @@ from sync.ledger.sql import SqlLedger
 
 
 class _Proxy(BaseHTTPRequestHandler):
-    """A proxy in front of HubSpot: an HTML page for /html, a refused call for the rest."""
+    """A proxy in front of HubSpot: an HTML page, a bare 403, a 404, a refused call."""
 
     def do_GET(self) -> None:
         if "/html" in self.path:
             body, status, headers = b"<html>maintenance</html>", 200, {}
+        elif "/contacts/0" in self.path:  # a scope probe, refused without a category
+            body, status, headers = b'{"status":"error","message":"forbidden"}', 403, {}
+        elif "/properties/" in self.path:  # the schema read probe finds nothing
+            body = b'{"status":"error","message":"no","category":"OBJECT_NOT_FOUND"}'
+            status, headers = 404, {}
         else:
             body = b'{"status":"error","message":"nope","category":"VALIDATION_ERROR"}'
             status, headers = 400, {"X-HubSpot-RateLimit-Daily-Remaining": "0"}
@@ -72,3 +77,13 @@ def test_a_refusals_daily_remaining_of_zero_holds_the_daily_budget(
     bucket = ledger.rate_bucket(DAILY)
     assert bucket is not None
     assert bucket.blocked_until is not None
+
+
+def test_a_403_without_a_category_counts_the_probed_scope_missing(
+    proxy: str, ledger: SqlLedger
+) -> None:
+    client, _ = _client(proxy, ledger)
+
+    missing = client.missing_scopes(["crm.objects.contacts.read", "crm.schemas.contacts.read"])
+
+    assert missing == ["crm.objects.contacts.read"]  # the 404 of the other probe: granted
