@@ -161,6 +161,7 @@ def build_loop(
     *,
     app_id: int | None = APP_ID,
     on_hubspot_erasure: str = "apply",
+    webhooks: bool = True,
 ) -> Loop:
     """Settings for every part, the intake served, the sandbox pointed at it."""
     port = free_port()
@@ -194,7 +195,8 @@ def build_loop(
     stack.callback(operator.ledger.close)
     control = SandboxControl(sandbox.base_url)
     stack.callback(control.close)
-    control.configure_webhooks(f"{public_url}/webhooks/hubspot")
+    if webhooks:  # a Service Key gets none
+        control.configure_webhooks(f"{public_url}/webhooks/hubspot")
     return Loop(settings, operator, worker, register, control, intake_url)
 
 

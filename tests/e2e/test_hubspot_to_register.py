@@ -284,6 +284,37 @@ def test_an_unsubscribe_missed_by_the_webhooks_is_found_by_the_subscription_chec
     assert event.state is EventState.DONE
 
 
+def test_with_a_service_key_no_webhook_comes_and_only_the_check_finds_an_unsubscribe(
+    ledger_settings: dict[str, Any], tmp_path: Path
+) -> None:
+    """A Service Key is REST only (hubspot-2026.md 1.5): what the README and check promise."""
+    with ExitStack() as stack:
+        sandbox = stack.enter_context(running_sandbox(e2e_sandbox_config(credential="service_key")))
+        refused = requests.post(
+            f"{sandbox.base_url}/_sandbox/webhooks", json={"url": "https://x"}, timeout=5
+        )
+        assert refused.status_code == 400
+        loop = build_loop(stack, sandbox, ledger_settings, tmp_path, webhooks=False)
+        contact = loop.link("C-1", "anna@example.se", first_name="Anna")
+
+        loop.act("update", contact_id=contact, properties={"firstname": "Annika"})
+        loop.act("unsubscribe", email="anna@example.se")
+        loop.settle()
+        assert loop.customer("C-1")["first_name"] == "Anna"  # no webhook: not heard of
+        assert not loop.customer("C-1")["marketing_opt_out"]
+
+        clock = FixedClock(datetime.now(UTC) + timedelta(minutes=16))
+        later = bootstrap.build_worker(loop.settings, clock=clock)
+        try:
+            later.run_until_idle()
+        finally:
+            later.close()
+
+        assert loop.customer("C-1")["marketing_opt_out"] is True  # the periodic check found it
+        assert loop.customer("C-1")["first_name"] == "Anna"  # a correction never arrives
+        assert sandbox.sandbox.webhooks.counters["deliveries"] == 0
+
+
 def test_a_contact_hubsync_never_linked_finds_its_subject_in_the_register_by_email(
     loop: Loop,
 ) -> None:

@@ -64,6 +64,11 @@ Where the reference marks a fact uncertain (or says nothing), the sandbox picks:
   some are dropped); a `tokenKey` other than the configured token is 401. Like every API
   call it needs the Bearer header (HubSpot needs it only for EU tokens) and counts in the
   rate limits. The request log shows `tokenKey` redacted.
+* Credentials (`SandboxConfig.credential`): a project app's static token and a legacy
+  private app's behave alike here (Bearer token, v3 and v1 signed webhooks); a
+  `service_key` gets no webhooks: none are sent, and `POST /_sandbox/webhooks` with a URL
+  is a 400 ("Service Keys do not support webhooks", developers.hubspot.com changelog
+  "service-keys").
 * Faults: an injected error has category `INTERNAL_ERROR` (5xx) or `VALIDATION_ERROR`
   (4xx); a held call is answered 504 after `timeout_hold_s`, or when the server stops.
 """

@@ -47,6 +47,10 @@ class SandboxConfig:
     dated_definitions_key: str = "results"
     # Scopes the token was granted (access-token info): every one hubsync needs.
     scopes: frozenset[str] = frozenset(REQUIRED_SCOPES)
+    # What the token is (hubspot-2026.md section 1.1): "project_app" (a static token with
+    # v3-signed webhooks), "legacy_private_app" (as project_app here) or "service_key"
+    # (REST only: HubSpot sends a Service Key no webhooks, so none are configured or sent).
+    credential: str = "project_app"
     # Webhooks.
     webhook_url: str | None = None
     client_secret: str = "sandbox-client-secret"  # noqa: S105 (a test fixture, not a secret)

@@ -43,7 +43,7 @@ class Sandbox:
 def build_sandbox(config: SandboxConfig, clock: Clock = time.time) -> Sandbox:
     """Wire a sandbox from its settings; `clock` drives rate limits and record timestamps."""
     webhooks = WebhookDispatcher(
-        url=config.webhook_url,
+        url=config.webhook_url if config.credential != "service_key" else None,
         client_secret=config.client_secret,
         portal_id=config.portal_id,
         app_id=config.app_id,

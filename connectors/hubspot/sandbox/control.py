@@ -173,6 +173,10 @@ def routes(sb: Sandbox) -> list[Route]:
     async def webhooks(request: Request) -> Response:
         if request.method == "POST":
             body = await _body(request)
+            if body.get("url") and sb.config.credential == "service_key":
+                raise validation_error(
+                    "Service Keys do not support webhooks: use a project app to receive them"
+                )
             props = body.get("properties", sb.webhooks.properties)
             sb.webhooks.configure(
                 url=body.get("url", sb.webhooks.url),
