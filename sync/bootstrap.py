@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import getpass
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import timedelta
 from pathlib import Path
@@ -410,7 +411,11 @@ def build_sandbox_control(base_url: str) -> SandboxControl:
 
 
 def write_hubspot_project(
-    settings: Settings, out_dir: Path, *, force: bool = False
+    settings: Settings,
+    out_dir: Path,
+    *,
+    force: bool = False,
+    subscription_types: Sequence[str] = (),
 ) -> dict[str, Any]:
     """``hubsync hubspot-project``: write the HubSpot developer project for these settings.
 
@@ -440,6 +445,7 @@ def write_hubspot_project(
         scopes=required_scopes(settings.hubspot.subscriptions_api),
         mapped_properties=[m.hubspot for m in fields.fields.values()],
         target_url=target,
+        subscription_types=subscription_types,
     )
     present = project.existing(out_dir, files)
     if present and not force:

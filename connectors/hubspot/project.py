@@ -66,14 +66,17 @@ def app_scopes(required: Sequence[str]) -> list[str]:
     return list(dict.fromkeys([*required, ACCOUNT_INFO_SCOPE]))
 
 
-def watched_properties(mapped: Iterable[str]) -> list[str]:
+def watched_properties(mapped: Iterable[str], subscription_types: Iterable[str] = ()) -> list[str]:
     """The contact properties whose changes hubsync reads, each once.
 
     The mapped properties in the mapping's order, then ``email`` (a changed
     address may be a suppressed person's) and ``hs_email_optout`` (an
-    unsubscribe from all email), unless they are mapped already.
+    unsubscribe from all email), unless they are mapped already, then
+    ``hs_email_optout_<id>`` for each subscription type named (an
+    unsubscribe from that one type; the ids are the account's own).
     """
-    return list(dict.fromkeys([*mapped, EMAIL_PROPERTY, OPT_OUT_PROPERTY]))
+    per_type = [f"{OPT_OUT_PROPERTY}_{t}" for t in subscription_types]
+    return list(dict.fromkeys([*mapped, EMAIL_PROPERTY, OPT_OUT_PROPERTY, *per_type]))
 
 
 def subscriptions(properties: Iterable[str]) -> Subscriptions:
@@ -90,13 +93,19 @@ def subscriptions(properties: Iterable[str]) -> Subscriptions:
 
 
 def project_files(
-    *, scopes: Sequence[str], mapped_properties: Iterable[str], target_url: str
+    *,
+    scopes: Sequence[str],
+    mapped_properties: Iterable[str],
+    target_url: str,
+    subscription_types: Sequence[str] = (),
 ) -> dict[str, dict[str, Any]]:
     """Each file of the project by its relative path (``FILES``), as JSON-able dicts.
 
     ``scopes`` are the scopes the configuration needs (``oauth`` is added);
     ``mapped_properties`` the HubSpot properties of the field mapping;
-    ``target_url`` the URL hubsync checks webhook signatures against.
+    ``target_url`` the URL hubsync checks webhook signatures against;
+    ``subscription_types`` the account's subscription type ids whose
+    single opt-outs hubsync should hear of.
     """
     app = {
         "uid": APP_UID,
@@ -122,7 +131,9 @@ def project_files(
                 "targetUrl": target_url,
                 "maxConcurrentRequests": MAX_CONCURRENT_REQUESTS,
             },
-            "subscriptions": subscriptions(watched_properties(mapped_properties)),
+            "subscriptions": subscriptions(
+                watched_properties(mapped_properties, subscription_types)
+            ),
         },
     }
     project = {"name": PROJECT_NAME, "srcDir": "src", "platformVersion": PLATFORM_VERSION}

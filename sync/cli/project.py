@@ -30,9 +30,23 @@ from sync.cli.render import emit
     help="Directory to write the project in (created if needed).",
 )
 @click.option("--force", is_flag=True, help="Overwrite the project's files if they exist.")
+@click.option(
+    "--subscription-type",
+    "subscription_types",
+    multiple=True,
+    type=click.IntRange(min=1),
+    help="An email subscription type id whose single opt-outs hubsync should hear of "
+    "(hs_email_optout_<id>); repeat for each.",
+)
 @json_option
 @pass_state
-def hubspot_project(state: CliState, out_dir: Path, force: bool, as_json: bool) -> None:
+def hubspot_project(
+    state: CliState,
+    out_dir: Path,
+    force: bool,
+    subscription_types: tuple[int, ...],
+    as_json: bool,
+) -> None:
     """Write the HubSpot developer project (static auth, webhooks) to upload with `hs`.
 
     Its scopes follow [hubspot] subscriptions_api, its webhooks go to
@@ -40,7 +54,12 @@ def hubspot_project(state: CliState, out_dir: Path, force: bool, as_json: bool) 
     generate it again (--force) and upload it again when the mapping changes.
     """
     state.json = as_json
-    report = bootstrap.write_hubspot_project(state.settings(), out_dir, force=force)
+    report = bootstrap.write_hubspot_project(
+        state.settings(),
+        out_dir,
+        force=force,
+        subscription_types=[str(t) for t in subscription_types],
+    )
     for warning in report["warnings"]:
         click.echo(f"warning: {warning}", err=True)
     emit(state, as_json, report, lambda: _print(report))

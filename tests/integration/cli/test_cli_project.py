@@ -191,3 +191,25 @@ def test_without_a_usable_public_url_nothing_is_written_and_it_exits_2(
     assert as_json.json()["error"]["type"] == "ConfigurationError"
     assert "[server] public_url" in as_json.json()["error"]["message"]
     assert not (tmp_path / "p").exists()
+
+
+def test_each_subscription_type_named_adds_its_single_opt_out_property(
+    run: Run, tmp_path: Path
+) -> None:
+    done = run(
+        "hubspot-project", "--out", "project", "--json",
+        "--subscription-type", "1002", "--subscription-type", "1003",
+        "--subscription-type", "1002",
+        server__public_url=PUBLIC_URL,
+    )  # fmt: skip
+    refused = run(
+        "hubspot-project", "--out", "other", "--subscription-type", "x",
+        server__public_url=PUBLIC_URL,
+    )  # fmt: skip
+
+    assert done.code == 0, done.stderr
+    legacy = done.json()["subscriptions"]["legacyCrmObjects"]
+    watched = [s["propertyName"] for s in legacy if "propertyName" in s]
+    assert watched[-3:] == ["hs_email_optout", "hs_email_optout_1002", "hs_email_optout_1003"]
+    assert refused.code == 2  # a usage error: not a subscription type id
+    assert not (tmp_path / "other").exists()
