@@ -42,6 +42,32 @@ def test_a_hubspot_edit_of_a_shared_field_reaches_the_register_with_an_audit_row
     assert row.entry.data_categories == ("user.name.first",)
 
 
+def test_generic_object_events_mean_what_their_contact_events_mean(
+    ledger_settings: dict[str, Any], tmp_path: Path
+) -> None:
+    """A project's crmObjects subscriptions send object.* with objectTypeId 0-1."""
+    with ExitStack() as stack:
+        sandbox = stack.enter_context(
+            running_sandbox(e2e_sandbox_config(webhook_generic_events=True))
+        )
+        loop = build_loop(stack, sandbox, ledger_settings, tmp_path)
+        anna = loop.link("C-1", "anna@example.se", first_name="Anna")
+        bo = loop.link("C-2", "bo@example.se", first_name="Bo")
+
+        with structlog.testing.capture_logs() as logs:
+            loop.act("update", contact_id=anna, properties={"firstname": "Annika"})
+            loop.act("archive", contact_id=bo)
+            loop.settle()
+
+        assert loop.customer("C-1")["first_name"] == "Annika"
+        [notice] = loop.register.list_notices()
+        assert (notice.kind, notice.contact_ids) == (NoticeKind.CONTACT_ARCHIVED, (bo,))
+        types = {e.get("type") for e in logs if e["event"] == "webhook_ignored"}
+        assert not any(str(t).startswith("object.") for t in types)  # none went unread
+        stored = requests.get(f"{sandbox.base_url}/_sandbox/webhooks", timeout=5).json()
+        assert stored["counters"]["deliveries"] >= 1
+
+
 def test_a_hubspot_edit_of_a_register_owned_field_is_set_back_and_audited(loop: Loop) -> None:
     contact = loop.link("C-1", "anna@example.se", first_name="Anna")
 

@@ -64,6 +64,9 @@ Where the reference marks a fact uncertain (or says nothing), the sandbox picks:
   some are dropped); a `tokenKey` other than the configured token is 401. Like every API
   call it needs the Bearer header (HubSpot needs it only for EU tokens) and counts in the
   rate limits. The request log shows `tokenKey` redacted.
+* Generic events (`webhook_generic_events`): creation, deletion, merge, restore and
+  property changes are sent as `object.*` with `objectTypeId` `0-1`, as a project's
+  `crmObjects` subscriptions get them; `contact.privacyDeletion` has no generic form.
 * Credentials (`SandboxConfig.credential`): a project app's static token and a legacy
   private app's behave alike here (Bearer token, v3 and v1 signed webhooks); a
   `service_key` gets no webhooks: none are sent, and `POST /_sandbox/webhooks` with a URL

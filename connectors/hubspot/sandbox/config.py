@@ -60,6 +60,9 @@ class SandboxConfig:
     webhook_backoff_max_s: float = 3600.0
     webhook_timeout_s: float = 5.0
     webhook_batch_size: int = 100
+    # Send the generic `object.*` events (objectTypeId "0-1") a project's `crmObjects`
+    # subscriptions get, instead of the classic `contact.*` ones.
+    webhook_generic_events: bool = False
     webhook_batch_window_ms: int = 50
     # Faults (deterministic with `seed`).
     error_rate: float = 0.0

@@ -56,6 +56,7 @@ def build_sandbox(config: SandboxConfig, clock: Clock = time.time) -> Sandbox:
         batch_window_ms=config.webhook_batch_window_ms,
         queue_limit=config.webhook_queue_limit,
         log_size=config.delivery_log_size,
+        generic_events=config.webhook_generic_events,
     )
     state = SandboxState(
         clock=clock,

@@ -61,6 +61,10 @@ class _Batch:
     due: float
 
 
+GENERIC_ACTIONS = frozenset({"creation", "deletion", "merge", "restore", "propertyChange"})
+"""The contact events HubSpot also sends as generic ``object.*`` events."""
+
+
 class WebhookDispatcher:
     """Batches, signs and delivers webhook events to one target URL from a background thread."""
 
@@ -81,8 +85,10 @@ class WebhookDispatcher:
         queue_limit: int = 10_000,
         log_size: int = 1000,
         wall_clock: Callable[[], float] = time.time,
+        generic_events: bool = False,
     ) -> None:
         self.url = url
+        self._generic = generic_events
         self.properties = properties
         self._secret = client_secret
         self._portal_id = portal_id
@@ -155,6 +161,13 @@ class WebhookDispatcher:
             "attemptNumber": 0,
             "objectId": int(event.object_id),
         }
+        kind, _, action = event.subscription_type.partition(".")
+        if self._generic and kind == "contact" and action in GENERIC_ACTIONS:
+            # A `crmObjects` subscription: `object.<action>` with the raw type id
+            # (changelog "public-beta-generic-webhook-subscriptions"). There is no
+            # object.privacyDeletion: that one stays contact.privacyDeletion.
+            out["subscriptionType"] = f"object.{action}"
+            out["objectTypeId"] = "0-1"
         if event.source is not None:
             out["changeSource"] = event.source.change_source
             if event.source.source_id is not None:

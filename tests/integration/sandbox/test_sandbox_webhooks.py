@@ -264,3 +264,18 @@ def test_webhook_target_can_be_set_through_the_control_api(receiver: Receiver) -
         )
         log = requests.get(f"{running.base_url}/_sandbox/webhooks", timeout=5).json()
         assert [d["status"] for d in log["deliveries"]] == [204]
+
+
+def test_generic_events_are_object_types_with_the_contact_type_id(receiver: Receiver) -> None:
+    with running_sandbox(config_for(receiver, webhook_generic_events=True)) as sandbox:
+        contact = action(sandbox, "create", properties={"email": "g@example.se"})["contact_id"]
+        action(sandbox, "gdpr_delete", contact_id=contact)
+        receiver.wait_for(lambda r: len(of_type(r.events(), "contact.privacyDeletion")) == 1)
+        events = receiver.events()
+
+    [created] = of_type(events, "object.creation")
+    [deleted] = of_type(events, "object.deletion")
+    assert (created["objectTypeId"], deleted["objectTypeId"]) == ("0-1", "0-1")
+    assert of_type(events, "contact.creation") == []
+    # There is no object.privacyDeletion: HubSpot sends that one as a contact event.
+    assert "objectTypeId" not in of_type(events, "contact.privacyDeletion")[0]
