@@ -344,7 +344,15 @@ class HubSpotClient:
             if rest:
                 self._update_batch(rest, updates, outcomes, renamed)
             return
-        outcomes.update(_batch_outcomes(ids, data, "contact batch update", self._now()))
+        found, unattributed = _batch_outcomes(ids, data, "contact batch update", self._now())
+        if unattributed and len(ids) > 1:  # which record failed is not said: halve and resend
+            half = len(ids) // 2
+            self._update_batch(ids[:half], updates, outcomes, renamed)
+            self._update_batch(ids[half:], updates, outcomes, renamed)
+            return
+        if unattributed:
+            found[ids[0]] = unattributed[0]
+        outcomes.update(found)
         asked = set(ids)
         for result in _results(data):
             contact = _contact(result)
@@ -486,16 +494,33 @@ class HubSpotClient:
             return self._single_unsubscribe_all(emails)
         outcomes: dict[str, SyncError | None] = {}
         for start in range(0, len(emails), BATCH_LIMIT):
-            chunk = list(emails[start : start + BATCH_LIMIT])
-            data = self._request(
-                "unsubscribe from all email",
-                "POST",
-                self._paths.statuses_batch(UNSUBSCRIBE_ALL),
-                query=[("channel", "EMAIL")],
-                body={"inputs": chunk},
-            )
-            outcomes.update(_batch_outcomes(chunk, data, "unsubscribe from all email", self._now()))
+            self._unsubscribe_batch(list(emails[start : start + BATCH_LIMIT]), outcomes)
         return outcomes
+
+    def _unsubscribe_batch(self, chunk: list[str], outcomes: dict[str, SyncError | None]) -> None:
+        """One batch unsubscribe-all; an error naming no address halves the batch and resends.
+
+        Unsubscribing again is harmless, so the halves may repeat what went
+        through; one bad address never fails the other ninety-nine.
+        """
+        data = self._request(
+            "unsubscribe from all email",
+            "POST",
+            self._paths.statuses_batch(UNSUBSCRIBE_ALL),
+            query=[("channel", "EMAIL")],
+            body={"inputs": chunk},
+        )
+        found, unattributed = _batch_outcomes(
+            chunk, data, "unsubscribe from all email", self._now()
+        )
+        if unattributed and len(chunk) > 1:
+            half = len(chunk) // 2
+            self._unsubscribe_batch(chunk[:half], outcomes)
+            self._unsubscribe_batch(chunk[half:], outcomes)
+            return
+        if unattributed:
+            found[chunk[0]] = unattributed[0]
+        outcomes.update(found)
 
     def subscription_statuses(self, email: str) -> SubscriptionStatuses:
         """One address's subscription statuses and opt-out of all email.
@@ -529,7 +554,8 @@ class HubSpotClient:
             query=[("channel", "EMAIL")],
             body={"inputs": [email]},
         )
-        failure = _batch_outcomes([email], data, operation, self._now())[email]
+        found, unattributed = _batch_outcomes([email], data, operation, self._now())
+        failure = found[email] or (unattributed[0] if unattributed else None)
         if failure is not None:
             raise failure
         results = _results(data)
@@ -643,22 +669,45 @@ def _contact(data: Mapping[str, Any], requested: str | None = None) -> HubSpotCo
     )
 
 
+ATTRIBUTION_KEYS = ("ids", "subscriberIdString", "emailAddress", "email", "objectId")
+"""Where an error item of a batch answer may name its inputs (``context``; hubspot-fidelity.md)."""
+
+
 def _batch_outcomes(
     keys: Sequence[str],
     data: Mapping[str, Any] | None,
     operation: str,
     now: datetime,
-) -> dict[str, SyncError | None]:
-    """Map a batch answer (errors in a 200, or a 207) back to its inputs: None for success."""
+) -> tuple[dict[str, SyncError | None], list[SyncError]]:
+    """Map a batch answer (errors in a 200, or a 207) back to its inputs: None for success.
+
+    An error counts for the inputs its ``context`` names under any of
+    ``ATTRIBUTION_KEYS`` (addresses compared case-insensitively). The
+    errors that name none of them come back apart: the caller splits the
+    batch until each is attributed, never failing every input for one.
+    """
     outcomes: dict[str, SyncError | None] = dict.fromkeys(keys)
+    folded = {str(k).strip().lower(): k for k in keys}
+    unattributed: list[SyncError] = []
     for error in (data or {}).get("errors") or []:
-        ids = ((error.get("context") or {}).get("ids")) or []
+        if not isinstance(error, dict):
+            continue
+        raw_context = error.get("context")
+        context: dict[str, Any] = raw_context if isinstance(raw_context, dict) else {}
+        named = [
+            str(v).strip().lower()
+            for key in ATTRIBUTION_KEYS
+            for v in (context.get(key) or [])
+            if isinstance(v, str | int) and not isinstance(v, bool)
+        ]
         status = error.get("status")
         code = 404 if error.get("category") == "OBJECT_NOT_FOUND" else 400
         if isinstance(status, int):
             code = status
         failure = errors.from_status(code, error, None, operation=operation, now=now)
-        matched = [i for i in ids if i in outcomes]
-        for item in matched or ([] if ids else list(keys)):
+        matched = [folded[n] for n in named if n in folded]
+        for item in matched:
             outcomes[item] = failure
-    return outcomes
+        if not matched:
+            unattributed.append(failure)
+    return outcomes, unattributed

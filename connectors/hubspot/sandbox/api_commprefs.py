@@ -85,7 +85,7 @@ def dated_routes(sb: Sandbox) -> list[Route]:
     return [("GET", "/definitions", definitions, False), *batch, *single]
 
 
-def v4_routes(sb: Sandbox, *, dated: bool = False) -> list[Route]:
+def v4_routes(sb: Sandbox, *, dated: bool = False) -> list[Route]:  # noqa: PLR0915 (one closure per endpoint)
     """`/communication-preferences/v4/...` (and the same under `2026-03`) bound to one sandbox.
 
     ``dated``: per-item failures answer 200, not 207 (``dated_routes``).
@@ -113,9 +113,10 @@ def v4_routes(sb: Sandbox, *, dated: bool = False) -> list[Route]:
             try:
                 results.append(fn(item))
             except ApiError as exc:
-                exc.context = (
-                    {"subscriberIdString": [str(item)]} if isinstance(item, str) else (exc.context)
-                )
+                if not sb.config.batch_errors_name_inputs:
+                    exc.context = None
+                elif isinstance(item, str):
+                    exc.context = {"subscriberIdString": [str(item)]}
                 errors.append(exc)
         return results, errors
 

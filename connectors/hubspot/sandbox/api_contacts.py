@@ -113,6 +113,9 @@ def routes(sb: Sandbox, *, dated: bool = False) -> list[Route]:  # noqa: PLR0915
         if errors:
             body["numErrors"] = len(errors)
             body["errors"] = [e.item_error() for e in errors]
+            if not sb.config.batch_errors_name_inputs:
+                for item in body["errors"]:
+                    item["context"] = {}
         return reply(body, 207 if errors and not dated else ok)
 
     def get_page(call: Call) -> Response:

@@ -45,6 +45,9 @@ class SandboxConfig:
     # `{"results": [...]}` or v3's `{"subscriptionDefinitions": [...]}`
     # (hubspot-2026.md section 4.3 merges the two). Tests run both.
     dated_definitions_key: str = "results"
+    # Whether a per-item error of a batch names its input in `context` (`ids`,
+    # `subscriberIdString`); HubSpot does not always (hubspot-fidelity.md). Tests run both.
+    batch_errors_name_inputs: bool = True
     # Scopes the token was granted (access-token info): every one hubsync needs.
     scopes: frozenset[str] = frozenset(REQUIRED_SCOPES)
     # What the token is (hubspot-2026.md section 1.1): "project_app" (a static token with
