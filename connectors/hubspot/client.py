@@ -14,6 +14,10 @@
   the ledger.
 - Errors are translated at this edge (``connectors.hubspot.errors``); nothing
   raised from here carries a body, an email or a value.
+
+Over 500 lines because it is the one implementation of the ``HubSpot`` port:
+one method per call hubsync makes, each a few lines over the shared
+transport; the answers' parsing lives in ``full_read`` and ``errors``.
 """
 
 from __future__ import annotations
@@ -216,8 +220,9 @@ class HubSpotClient:
         Any other answer means the scope is granted.
         """
         missing: list[str] = []
+        probes = self._scope_probes()
         for scope in needed:
-            probe = self._scope_probes().get(scope)
+            probe = probes.get(scope)
             if probe is None:
                 continue
             method, path, query, body = probe
@@ -327,24 +332,23 @@ class HubSpotClient:
         then the one at fault. One bad value never fails a hundred updates.
         """
         body = {"inputs": [{"id": i, "properties": dict(updates[i])} for i in ids]}
+        data: Any = None
         try:
             data = self._request(
                 "contact batch update", "POST", self._paths.contacts_batch(BATCH_UPDATE), body=body
             )
         except errors.ValuesRefused as refused:
             named = [i for i in ids if i in set(refused.ids)]
-            if not named and len(ids) > 1:
-                half = len(ids) // 2
-                self._update_batch(ids[:half], updates, outcomes, renamed)
-                self._update_batch(ids[half:], updates, outcomes, renamed)
+            if named:  # those fail; the rest is sent again
+                outcomes.update(dict.fromkeys(named, refused))
+                rest = [i for i in ids if i not in named]
+                if rest:
+                    self._update_batch(rest, updates, outcomes, renamed)
                 return
-            for record in named or ids:
-                outcomes[record] = refused
-            rest = [i for i in ids if i not in outcomes]
-            if rest:
-                self._update_batch(rest, updates, outcomes, renamed)
-            return
-        found, unattributed = _batch_outcomes(ids, data, "contact batch update", self._now())
+            found: dict[str, SyncError | None] = {}
+            unattributed: list[SyncError] = [refused]
+        else:
+            found, unattributed = _batch_outcomes(ids, data, "contact batch update", self._now())
         if unattributed and len(ids) > 1:  # which record failed is not said: halve and resend
             half = len(ids) // 2
             self._update_batch(ids[:half], updates, outcomes, renamed)
