@@ -1,0 +1,145 @@
+"""Contacts by id or by email: read, batch read, batch update, GDPR delete."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from connectors.hubspot import errors
+from connectors.hubspot.paths import (
+    BATCH_READ,
+    BATCH_UPDATE,
+)
+from connectors.hubspot.transport import BATCH_LIMIT, Transport, batch_outcomes, result_items
+from sync.errors import SubjectAbsent, SyncError
+from sync.model import (
+    ContactWrites,
+    HubSpotContact,
+    HubSpotContactId,
+)
+
+
+class ContactCalls(Transport):
+    """Contacts: reads, batch updates and the GDPR delete."""
+
+    def get_contact(
+        self,
+        key: str,
+        *,
+        by_email: bool = False,
+        properties: Sequence[str] = (),
+        archived: bool = False,
+    ) -> HubSpotContact | None:
+        """One contact by id or by email (``archived``: among the archived ones); None on 404."""
+        flag = "true" if archived else "false"
+        query = [("archived", flag), *(("properties", p) for p in properties)]
+        if by_email:
+            query.append(("idProperty", "email"))
+        try:
+            data = self._request("contact read", "GET", self._paths.contact(key), query=query)
+        except SubjectAbsent:
+            return None
+        return contact_from(data, requested=key)
+
+    def read_contacts(
+        self, ids: Sequence[str], properties: Sequence[str] = ()
+    ) -> list[HubSpotContact]:
+        """Contacts by id in batches of 100; missing ones are simply absent."""
+        found: list[HubSpotContact] = []
+        for start in range(0, len(ids), BATCH_LIMIT):
+            chunk = list(ids[start : start + BATCH_LIMIT])
+            body = {
+                "inputs": [{"id": i} for i in chunk],
+                "properties": list(properties),
+                "propertiesWithHistory": [],
+            }
+            try:
+                data = self._request(
+                    "contact batch read", "POST", self._paths.contacts_batch(BATCH_READ), body=body
+                )
+            except SubjectAbsent:
+                continue
+            found.extend(contact_from(r) for r in result_items(data))
+        return found
+
+    def update_contacts(self, updates: Mapping[str, Mapping[str, str]]) -> ContactWrites:
+        """Batch update by contact id (100 at a time); each id gets its own outcome.
+
+        HubSpot answers an old id of a merged contact with the merged record;
+        its ``hs_merged_object_ids`` names the ids asked for, so ``renamed``
+        tells the caller to re-key. A value the account's validation rules
+        refuse (2026-09) fails its own record only (``_update_batch``).
+        """
+        outcomes: dict[str, SyncError | None] = {}
+        renamed: dict[str, str] = {}
+        ids = list(updates)
+        for start in range(0, len(ids), BATCH_LIMIT):
+            self._update_batch(ids[start : start + BATCH_LIMIT], updates, outcomes, renamed)
+        return ContactWrites(outcomes, renamed)
+
+    def _update_batch(
+        self,
+        ids: list[str],
+        updates: Mapping[str, Mapping[str, str]],
+        outcomes: dict[str, SyncError | None],
+        renamed: dict[str, str],
+    ) -> None:
+        """One batch update; a 400 ``VALIDATION_ERROR`` fails only the records it is about.
+
+        HubSpot refuses the whole request: the records it names fail, and
+        the rest is sent again. When it names none (or none of these), the
+        batch is halved until it does, or until one record is left, which is
+        then the one at fault. One bad value never fails a hundred updates.
+        """
+        body = {"inputs": [{"id": i, "properties": dict(updates[i])} for i in ids]}
+        data: Any = None
+        try:
+            data = self._request(
+                "contact batch update", "POST", self._paths.contacts_batch(BATCH_UPDATE), body=body
+            )
+        except errors.ValuesRefused as refused:
+            named = [i for i in ids if i in set(refused.ids)]
+            if named:  # those fail; the rest is sent again
+                outcomes.update(dict.fromkeys(named, refused))
+                rest = [i for i in ids if i not in named]
+                if rest:
+                    self._update_batch(rest, updates, outcomes, renamed)
+                return
+            found: dict[str, SyncError | None] = {}
+            unattributed: list[SyncError] = [refused]
+        else:
+            found, unattributed = batch_outcomes(ids, data, "contact batch update", self._now())
+        if unattributed and len(ids) > 1:  # which record failed is not said: halve and resend
+            half = len(ids) // 2
+            self._update_batch(ids[:half], updates, outcomes, renamed)
+            self._update_batch(ids[half:], updates, outcomes, renamed)
+            return
+        if unattributed:
+            found[ids[0]] = unattributed[0]
+        outcomes.update(found)
+        asked = set(ids)
+        for result in result_items(data):
+            contact = contact_from(result)
+            for old in (set(contact.merged_ids) & asked) - {contact.id}:
+                renamed[old] = contact.id
+
+    def gdpr_delete(self, key: str, *, by_email: bool = False) -> None:
+        """Permanent delete; by email it also blocklists the address. A 404 means already gone."""
+        body: dict[str, str] = {"objectId": key}
+        if by_email:
+            body["idProperty"] = "email"
+        try:
+            self._request("GDPR delete", "POST", self._paths.gdpr_delete(), body=body)
+        except SubjectAbsent:
+            return
+
+
+def contact_from(data: Mapping[str, Any], requested: str | None = None) -> HubSpotContact:
+    properties = dict(data.get("properties") or {})
+    merged = properties.get("hs_merged_object_ids") or ""
+    return HubSpotContact(
+        id=HubSpotContactId(str(data["id"])),
+        properties=properties,
+        requested_id=requested,
+        merged_ids=tuple(m for m in str(merged).split(";") if m),
+    )
