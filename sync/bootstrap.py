@@ -23,7 +23,7 @@ from connectors.hubspot.sandbox.command import sandbox_command as sandbox_comman
 from connectors.hubspot.sandbox.config import SandboxConfig
 from connectors.hubspot.sandbox.control_client import SandboxControl
 from connectors.hubspot.sandbox.server import RunningSandbox, running_sandbox
-from connectors.hubspot.scopes import required_scopes
+from connectors.hubspot.scopes import optional_scopes, required_scopes
 from connectors.hubspot.signatures import V3Verifier, webhook_uri
 from connectors.hubspot.webhook_payloads import change_from_item, inbox_items
 from connectors.register.build import register_from_settings
@@ -34,6 +34,7 @@ from sync.clock import SystemClock
 from sync.errors import ConfigurationError, HubsyncError
 from sync.handlers.access import AccessExporter, AccessExports
 from sync.handlers.from_hubspot import HubSpotInbound
+from sync.handlers.link_watch import LinkProbe
 from sync.handlers.outbox import RegisterOutbox
 from sync.handlers.residency import ResidencyGuard
 from sync.handlers.subscription_check import SubscriptionCheck
@@ -167,7 +168,7 @@ def build_hubspot(settings: Settings, ledger: Ledger, clock: Clock) -> HubSpotCl
     """The HubSpot client with its rate budget kept in the ledger."""
     hub = settings.hubspot
     token = _secret(hub.access_token, "HUBSYNC_HUBSPOT__ACCESS_TOKEN", "[hubspot] access_token")
-    return HubSpotClient(
+    client = HubSpotClient(
         base_url=hub.base_url,
         access_token=token,
         budget=build_budget(settings, ledger, clock),
@@ -176,6 +177,9 @@ def build_hubspot(settings: Settings, ledger: Ledger, clock: Clock) -> HubSpotCl
         api_version=hub.api_version,
         now=clock.now,
     )
+    client.default_legal_basis(hub.legal_basis, hub.legal_basis_explanation)
+    client.business_units(hub.business_unit_ids)
+    return client
 
 
 def build_exporter(settings: Settings, ledger: Ledger, clock: Clock) -> AccessExporter:
@@ -254,7 +258,11 @@ def build_worker(
         hubspot=hubspot,
         register=register,
         clock=clock,
+        pseudonymizer=pseudonymizer,
         every=timedelta(minutes=work.subscription_check_minutes),
+        cycle=timedelta(hours=settings.subscriptions.check_cycle_hours),
+        daily_share=settings.subscriptions.check_daily_share,
+        daily_limit=settings.hubspot.daily_limit,
         transfers_allowed=lambda: residency.verdict().allowed,
     )
     return Worker(
@@ -284,7 +292,26 @@ def build_worker(
         lease=timedelta(seconds=work.lease_seconds),
         poll_interval_s=work.poll_interval_seconds,
         retention=timedelta(days=settings.retention.payload_days),
+        link_probe=build_link_probe(hubspot),
     )
+
+
+LINK_PROBE_SCOPE = "crm.objects.contacts.read"
+"""What the HubSpot link's probe asks when no scope was named: a contact read, as most events
+make (``HubSpotClient.missing_scopes`` reads a contact that does not exist)."""
+
+
+def build_link_probe(client: HubSpotClient) -> LinkProbe:
+    """The worker's probe of a HubSpot link that is down (``sync.rules.link``).
+
+    For missing scopes, one cheap call per scope that needs it; for a refused
+    token, a contact read. A 401 still raises ``LinkDown``.
+    """
+
+    def probe(scopes: Sequence[str]) -> list[str]:
+        return client.missing_scopes(list(scopes) or [LINK_PROBE_SCOPE])
+
+    return probe
 
 
 def check(settings: Settings, *, clock: Clock | None = None) -> dict[str, Any]:
@@ -303,8 +330,12 @@ def check(settings: Settings, *, clock: Clock | None = None) -> dict[str, Any]:
             allowed_locations=settings.hubspot.allowed_hosting_locations,
             residency=lambda: guard.verdict(fresh=True),
             missing_scopes=lambda: client.missing_scopes(required_scopes(api)),
+            missing_optional_scopes=lambda: client.missing_scopes(optional_scopes()),
             needed_scopes=len(required_scopes(api)),
             credential=settings.hubspot.credential,
+            gdpr_enabled=settings.hubspot.gdpr_enabled,
+            legal_basis=settings.hubspot.legal_basis,
+            business_unit_ids=tuple(settings.hubspot.business_unit_ids),
         )
 
     return run_checks(
@@ -374,6 +405,7 @@ def build_intake(
             register_secret=register_secret.encode() or None,
             receipt_ttl=timedelta(days=settings.retention.webhook_receipt_days),
             pseudonym_key=key.get_secret_value().encode() if key else None,
+            signature_failure_threshold=server.signature_failure_threshold,
         ),
     )
 
@@ -394,6 +426,10 @@ def running_demo_sandbox(
             webhook_url=webhook_url,
             webhook_batch_window_ms=20,
             webhook_backoff_s=0.2,
+            # The demo shows an unsubscribe reaching the register in seconds, by
+            # webhook; real HubSpot may not send it, and the periodic
+            # subscription check finds it then (hubspot-fidelity.md 2.5).
+            webhook_email_optout_changes=True,
         )
     )
 

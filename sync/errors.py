@@ -13,6 +13,7 @@
     |   +-- PermanentError          dead-letter for an operator (auth, validation, mapping)
     |   |   +-- MappingError        the mapping or an event's fields are wrong
     |   +-- SubjectAbsent           nothing to do: done, with a note
+    |   +-- LinkDown                pause every HubSpot call until a probe passes (401, scopes)
     +-- LedgerError                 the ledger refused or could not do it
         +-- UnstorableInput         the input holds what the database cannot store; never retry
         +-- SchemaOutdated          run ``hubsync db upgrade``
@@ -133,6 +134,50 @@ class SubjectAbsent(SyncError):
     """The subject does not exist where the effect was to be applied; nothing to do."""
 
     code = "subject_absent"
+
+
+class LinkDown(SyncError):
+    """HubSpot refuses the credential itself: every call would fail, not just this event's.
+
+    A 401 (the token was rotated, revoked or expired) or a 403
+    ``MISSING_SCOPES`` (a scope was removed from the app), as
+    ``sync.rules.link`` decides. Neither retryable (repeating the call at
+    once cannot help) nor permanent (nothing is wrong with the event): the
+    worker marks the link down for every worker on the ledger, sends
+    nothing, keeps the events pending without counting the attempt, and
+    resumes once a probe succeeds. ``reason`` is one of
+    ``sync.rules.link.REASONS``; ``scopes`` the missing scopes HubSpot named.
+    """
+
+    code = "link_down"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        reason: str,
+        scopes: tuple[str, ...] = (),
+        http_status: int | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        super().__init__(
+            message, code=reason, http_status=http_status, correlation_id=correlation_id
+        )
+        self.reason = reason
+        self.scopes = scopes
+
+
+class TransferHeld(SyncError):
+    """The effect needs personal data sent to HubSpot, which residency refuses for now.
+
+    An erasure sent by contact id only (``sync.rules.transfer``) whose id
+    HubSpot no longer finds may have been merged into another record: only
+    a lookup by address can tell, and the address may not go. Neither done
+    nor the event's fault: it waits, its attempt not counted, and is tried
+    again when transfers may go.
+    """
+
+    code = "transfer_held"
 
 
 class LedgerError(HubsyncError):

@@ -112,6 +112,9 @@ class Envelope:
     legal_basis: str | None = None
     reference: str | None = None
     contact_ids: tuple[str, ...] = ()
+    business_unit_id: int | None = None
+    """The HubSpot brand (business unit) an opt-out holds for; None: every brand.
+    Set on an opt-out the subscription check found for one brand only."""
 
     def payload(self) -> dict[str, Any]:
         """The personal part of the envelope, as stored (and later scrubbed)."""
@@ -124,6 +127,8 @@ class Envelope:
         }
         if self.contact_ids:  # only events that name their contacts carry the key
             payload["contact_ids"] = list(self.contact_ids)
+        if self.business_unit_id is not None:  # only a brand's opt-out carries the key
+            payload["business_unit_id"] = self.business_unit_id
         return payload
 
     def field_names(self) -> tuple[str, ...]:
@@ -226,6 +231,7 @@ class StoredEvent:
             legal_basis=p.get("legal_basis"),
             reference=p.get("reference"),
             contact_ids=tuple(p.get("contact_ids") or ()),
+            business_unit_id=p.get("business_unit_id"),
         )
 
     def public(self) -> dict[str, Any]:
@@ -290,6 +296,10 @@ class SubscriptionStatuses:
 
     unsubscribed_from_all: bool
     statuses: dict[str, str]
+    unsubscribed_brands: tuple[int, ...] = ()
+    """The brands (HubSpot business units, 0 the default) whose unsubscribe-all the
+    address is opted out of, among those read; ``unsubscribed_from_all`` is set
+    only when that is every brand read (``[hubspot] business_unit_ids``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +322,8 @@ class FullContact:
     value each property held, newest first; ``associations`` the ids of the
     associated objects by type (``companies``, ``deals``, ``tickets``).
     ``requested_id`` is the id asked for: a different ``id`` means a merge.
+    ``withheld_sensitivity`` names the data sensitivity levels (``sensitive``,
+    ``highly_sensitive``) whose values HubSpot did not let the token read.
     """
 
     id: HubSpotContactId
@@ -319,6 +331,7 @@ class FullContact:
     properties: dict[str, str]
     history: dict[str, tuple[PropertyVersion, ...]]
     associations: dict[str, tuple[str, ...]]
+    withheld_sensitivity: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -506,6 +519,32 @@ class SetAsideRow:
 
 
 @dataclass(frozen=True, slots=True)
+class SignatureStreak:
+    """Webhook requests refused for their signature in a row, as every server on the ledger saw.
+
+    ``threshold`` is the refusing server's ``[server]
+    signature_failure_threshold``; ``last_reason`` a refusal code. A good
+    signature sets ``refusals`` back to 0. Codes, counts and times only.
+    """
+
+    refusals: int = 0
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+    last_reason: str | None = None
+    threshold: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form (``status --json``)."""
+        return {
+            "refusals": self.refusals,
+            "first_at": iso_utc(self.first_at),
+            "last_at": iso_utc(self.last_at),
+            "last_reason": self.last_reason,
+            "threshold": self.threshold,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxProblem:
     """A row of the register's outbox that is not a valid event, as an operator sees it.
 
@@ -529,6 +568,20 @@ class SubjectRecord:
     email: str | None
     contact_ids: tuple[str, ...]
     erasure: str | None  # None, "erasing" or "erased"
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectWalk:
+    """One step of a walk through every subject the ledger knows, shared by all workers.
+
+    ``linked``: the step's subjects with an email, not erased, as (id,
+    email). ``position``: where the next step starts (0 after a full
+    cycle); ``total``: the subjects known, erased ones included.
+    """
+
+    linked: tuple[tuple[SubjectId, str], ...]
+    position: int
+    total: int
 
 
 @dataclass(frozen=True, slots=True)

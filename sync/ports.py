@@ -36,13 +36,16 @@ from sync.model import (
     RegisterReadiness,
     SetAsideItem,
     SetAsideRow,
+    SignatureStreak,
     StatusReport,
     StoredEvent,
     SubjectId,
     SubjectRecord,
+    SubjectWalk,
     SubmitResult,
     SubscriptionStatuses,
 )
+from sync.rules.link import LinkState
 
 
 class Clock(Protocol):
@@ -277,6 +280,44 @@ class WebhookInbox(Protocol):
         ...
 
 
+class SignatureWatch(Protocol):
+    """Refused webhook signatures in a row, shared by every server (``rules.signature_streak``).
+
+    ``store_webhooks`` ends a streak: a stored batch had a good signature.
+    """
+
+    def record_signature_refusal(
+        self, reason: str, now: datetime, threshold: int
+    ) -> SignatureStreak:
+        """One more refusal in a row (a refusal code, never a value); the streak now."""
+        ...
+
+    def signature_streak(self) -> SignatureStreak:
+        """The current streak (0 refusals when none)."""
+        ...
+
+
+class HubSpotLink(Protocol):
+    """Whether the HubSpot link is down (``sync.rules.link``), shared by every process.
+
+    A worker that meets a ``LinkDown`` marks it down; every worker then
+    pauses HubSpot calls, ``/readyz`` fails and ``hubsync status`` says why,
+    until a probe succeeds and a worker marks it up.
+    """
+
+    def mark_hubspot_link_down(self, state: LinkState) -> bool:
+        """Mark it down (keeping the first ``since``); True when it was up."""
+        ...
+
+    def mark_hubspot_link_up(self) -> bool:
+        """Mark it up; True when it was down."""
+        ...
+
+    def hubspot_link(self) -> LinkState | None:
+        """Why it is down and since when, or None while it is up."""
+        ...
+
+
 class EchoMarks(Protocol):
     """Digests of what hubsync wrote to HubSpot, so its own changes are not sent back."""
 
@@ -306,6 +347,14 @@ class SharedState(Protocol):
 
     def counts(self) -> dict[str, int]:
         """Every shared counter's total."""
+        ...
+
+    def set_counts(self, values: dict[str, int], now: datetime) -> None:
+        """Set named shared values (not added): a walk's position, an estimate."""
+        ...
+
+    def walk_subjects(self, name: str, share: float, most: int, now: datetime) -> SubjectWalk:
+        """The next ``share`` of all subjects (at most ``most``) of a walk every worker shares."""
         ...
 
     def take_tokens(
@@ -357,6 +406,8 @@ class Ledger(
     EchoMarks,
     SharedState,
     AuditLog,
+    SignatureWatch,
+    HubSpotLink,
     Protocol,
 ):
     """Every role at once: the durable queue and memory of each subject (``sync.ledger``).
@@ -444,6 +495,15 @@ class HubSpot(Protocol):
         """Contacts by id in one batch read (those that exist)."""
         ...
 
+    def resolve_contacts(self, ids: Sequence[str]) -> dict[str, str]:
+        """Each id HubSpot still finds -> the id of its record now (another one after a merge).
+
+        Ids it does not find are left out: deleted, or an old id of a merged
+        contact that its reads do not resolve (a lookup by email may then
+        find the record). Batched, 100 ids a call.
+        """
+        ...
+
     def update_contacts(self, updates: Mapping[str, Mapping[str, str]]) -> ContactWrites:
         """Batch update of properties by contact id: an outcome per id, and merges seen."""
         ...
@@ -453,7 +513,7 @@ class HubSpot(Protocol):
         ...
 
     def unsubscribe_all(self, emails: Sequence[str]) -> dict[str, SyncError | None]:
-        """Unsubscribe each address from all email; an outcome per address."""
+        """Unsubscribe each address from all email, in every configured brand; an outcome each."""
         ...
 
     def set_subscriptions(
@@ -478,6 +538,16 @@ class HubSpot(Protocol):
 
     def subscription_statuses(self, email: str) -> SubscriptionStatuses:
         """One address's subscription statuses and whether it opted out of all email."""
+        ...
+
+    def subscription_statuses_many(
+        self, emails: Sequence[str]
+    ) -> dict[str, SubscriptionStatuses | SyncError]:
+        """Many addresses' statuses in as few calls as HubSpot allows; an outcome per address."""
+        ...
+
+    def status_read_cost(self, count: int) -> int:
+        """How many calls ``subscription_statuses_many`` makes for ``count`` addresses."""
         ...
 
     def read_full_contact(self, contact_id: str) -> FullContact | None:

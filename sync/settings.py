@@ -17,7 +17,15 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -75,6 +83,41 @@ class HubSpotSettings(_Section):
     api_version: str = Field(default="2026-09", pattern=r"^\d{4}-(0[1-9]|1[0-2])(-beta)?$")
     """HubSpot's date-based API version every call uses (``connectors.hubspot.paths``)."""
     residency_check_minutes: float = Field(default=60.0, gt=0)
+    gdpr_enabled: bool = True
+    """Whether the account has HubSpot's GDPR features on (the normal case in the EU): its
+    subscription writes then need a legal basis (``legal_basis``)."""
+    legal_basis: (
+        Literal[
+            "CONSENT_WITH_NOTICE",
+            "LEGITIMATE_INTEREST_CLIENT",
+            "LEGITIMATE_INTEREST_OTHER",
+            "LEGITIMATE_INTEREST_PQL",
+            "NON_GDPR",
+            "PERFORMANCE_OF_CONTRACT",
+            "PROCESS_AND_STORE",
+        ]
+        | None
+    ) = None
+    """The ``legalBasis`` sent with a subscription write whose event names none (opt-outs)."""
+    legal_basis_explanation: str | None = None
+    """Its ``legalBasisExplanation``: HubSpot requires one with the basis."""
+    business_unit_ids: list[int] = Field(default_factory=list)
+    """The account's brands (HubSpot business units, 0 the default) whose unsubscribe-all an
+    opt-out or a restriction sets and the subscription check reads. Empty: the default brand
+    only (a static token cannot list the account's brands)."""
+
+    @field_validator("business_unit_ids")
+    @classmethod
+    def _brand_ids(cls, value: list[int]) -> list[int]:
+        if any(v < 0 for v in value):
+            raise ValueError("brand ids are whole numbers, 0 or more")
+        return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _basis_explained(self) -> HubSpotSettings:
+        if self.legal_basis and not (self.legal_basis_explanation or "").strip():
+            raise ValueError("legal_basis_explanation: HubSpot requires one with legal_basis")
+        return self
 
     @field_validator("base_url")
     @classmethod
@@ -99,6 +142,9 @@ class ServerSettings(_Section):
     public_url: str = "http://127.0.0.1:8080"
     register_secret: SecretStr | None = None
     max_body_bytes: int = Field(default=1_048_576, gt=0)
+    # Webhook signatures refused in a row before /readyz and `hubsync status`
+    # raise the alarm (a wrong public_url or proxy loses every batch).
+    signature_failure_threshold: int = Field(default=5, ge=1)
 
 
 class AuditSettings(_Section):
@@ -137,6 +183,15 @@ class WorkerSettings(_Section):
     backoff_base_seconds: float = Field(default=5.0, gt=0)
     backoff_max_seconds: float = Field(default=3600.0, gt=0)
     subscription_check_minutes: float = Field(default=15.0, gt=0)
+
+
+class SubscriptionSettings(_Section):
+    """``[subscriptions]``: the periodic check of HubSpot's subscription statuses."""
+
+    check_cycle_hours: float = Field(default=24.0, gt=0)
+    """Every subject the ledger knows is checked once within this many hours."""
+    check_daily_share: float = Field(default=0.05, gt=0, le=1)
+    """The share of HubSpot's daily call limit the check may use; a longer cycle beyond it."""
 
 
 class RetentionSettings(_Section):
@@ -196,6 +251,7 @@ with warnings.catch_warnings():
         register: RegisterSettings = Field(default_factory=RegisterSettings)
         worker: WorkerSettings = Field(default_factory=WorkerSettings)
         retention: RetentionSettings = Field(default_factory=RetentionSettings)
+        subscriptions: SubscriptionSettings = Field(default_factory=SubscriptionSettings)
         export: ExportSettings = Field(default_factory=ExportSettings)
         logging: LoggingSettings = Field(default_factory=LoggingSettings)
 

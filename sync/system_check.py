@@ -52,6 +52,14 @@ class HubSpotProbe:
     needed_scopes: int
     credential: str = "project_app"
     """``[hubspot] credential``: a Service Key receives no webhooks."""
+    missing_optional_scopes: Callable[[], list[str]] | None = None
+    """The optional scopes (Sensitive Data) the token lacks where the account needs them."""
+    gdpr_enabled: bool = True
+    """``[hubspot] gdpr_enabled``: the account's subscription writes need a legal basis."""
+    legal_basis: str | None = None
+    """``[hubspot] legal_basis``: sent with a subscription write whose event names none."""
+    business_unit_ids: tuple[int, ...] = ()
+    """``[hubspot] business_unit_ids``: the brands opt-outs reach; empty, the default only."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,27 @@ def webhooks_check(credential: str) -> dict[str, Any]:
     }
 
 
+NO_LEGAL_BASIS = (
+    "no [hubspot] legal_basis is set on a GDPR-enabled account: HubSpot refuses a "
+    "per-subscription unsubscribe without one (the single-address API documents it as "
+    "required), so opt-outs of named subscriptions fail; set legal_basis and "
+    "legal_basis_explanation"
+)
+
+
+def legal_basis_check(gdpr_enabled: bool, legal_basis: str | None) -> dict[str, Any]:
+    """Whether subscription writes can carry the legal basis a GDPR-enabled account requires.
+
+    Informative: opting out of all email and opt-ins (which carry their own
+    basis) work without it, so the check passes and says what fails.
+    """
+    if not gdpr_enabled:
+        return {"ok": True, "detail": "the account is not GDPR-enabled", "configured": False}
+    if legal_basis is None:
+        return {"ok": True, "detail": NO_LEGAL_BASIS, "configured": False}
+    return {"ok": True, "detail": f"opt-outs are sent with {legal_basis}", "configured": True}
+
+
 def hubspot_checks(probe: HubSpotProbe) -> dict[str, dict[str, Any]]:
     """HubSpot's reachability, the token's scopes (when reached), webhooks and residency."""
     verdict = probe.residency()
@@ -143,15 +172,73 @@ def hubspot_checks(probe: HubSpotProbe) -> dict[str, dict[str, Any]]:
             "location": verdict.location,
             "allowed": list(probe.allowed_locations),
         },
+        "legal_basis": legal_basis_check(probe.gdpr_enabled, probe.legal_basis),
+        "brands": brands_check(probe.business_unit_ids),
+    }
+
+
+DEFAULT_BRAND_ONLY = (
+    "no [hubspot] business_unit_ids: opt-outs and restrictions reach the default brand "
+    "(business unit 0) only, and the subscription check reads only it. HubSpot lists an "
+    "account's brands only per user (business-units/.../user/{userId}), which a static "
+    "token cannot name: with the Brands add-on, list every brand id"
+)
+
+
+def brands_check(business_unit_ids: Sequence[int]) -> dict[str, Any]:
+    """Which brands' unsubscribe-all hubsync sets and reads.
+
+    Informative: an account without the Brands add-on has the default brand
+    only, so the check passes and says what an account with brands misses.
+    """
+    if not business_unit_ids:
+        return {"ok": True, "detail": DEFAULT_BRAND_ONLY, "business_unit_ids": [0]}
+    listed = ", ".join(str(b) for b in business_unit_ids)
+    return {
+        "ok": True,
+        "detail": f"opt-outs reach, and the check reads, brands {listed}",
+        "business_unit_ids": list(business_unit_ids),
     }
 
 
 def scopes_check(probe: HubSpotProbe) -> dict[str, Any]:
-    """The scopes hubsync needs that the token lacks, by name."""
+    """The scopes hubsync needs that the token lacks, by name; optional ones only warn."""
     try:
         missing = probe.missing_scopes()
     except HubsyncError as exc:
         return {"ok": False, "detail": f"scopes not learned: {exc}", "missing": None}
     if missing:
-        return {"ok": False, "detail": f"missing: {', '.join(missing)}", "missing": missing}
-    return {"ok": True, "detail": f"all {probe.needed_scopes} needed scopes granted", "missing": []}
+        found = {"ok": False, "detail": f"missing: {', '.join(missing)}", "missing": missing}
+    else:
+        detail = f"all {probe.needed_scopes} needed scopes granted"
+        found = {"ok": True, "detail": detail, "missing": []}
+    return optional_scopes_warning(probe, found)
+
+
+SENSITIVE_WARNING = (
+    "warning: the account stores Sensitive Data but the token lacks {scopes}: access "
+    "exports leave those values out (and say so); add the scopes to the app to export them"
+)
+
+
+def optional_scopes_warning(probe: HubSpotProbe, found: dict[str, Any]) -> dict[str, Any]:
+    """``found`` with the optional scopes the token lacks, as a warning that fails nothing.
+
+    An account storing Sensitive Data needs the sensitive scopes for an access
+    export to be complete; one without such data does not, so they warn only.
+    """
+    if probe.missing_optional_scopes is None:
+        return found
+    try:
+        lacking = probe.missing_optional_scopes()
+    except HubsyncError as exc:
+        return {**found, "optional_missing": None, "warning": f"optional scopes not learned: {exc}"}
+    if not lacking:
+        return {**found, "optional_missing": []}
+    warning = SENSITIVE_WARNING.format(scopes=", ".join(lacking))
+    return {
+        **found,
+        "detail": f"{found['detail']}; {warning}",
+        "optional_missing": lacking,
+        "warning": warning,
+    }

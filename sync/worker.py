@@ -13,6 +13,7 @@ applied               ``done`` (an erasure also suppresses and scrubs the subjec
 ``SubjectAbsent``     ``done`` with the note ``absent``
 ``RateLimited``       back to ``pending`` after the window, the attempt not counted
 ``RegisterNotSetUp``  ``pending`` until the operator's fix, the attempt not counted
+``LinkDown``          ``pending``, the attempt not counted; the HubSpot link is down
 ``RetryableError``    ``pending`` after backoff, or ``failed`` once attempts run out
 ``PermanentError``    ``failed`` (dead-lettered for an operator)
 ====================  ============================================================
@@ -22,6 +23,16 @@ failed), only what carries no personal data goes out (an erasure of
 contacts known by id, ``rules.transfer``); the rest waits, its attempt not
 counted. The decisions are ``sync.rules.retry.decide``; this module logs,
 audits and records them.
+
+A ``LinkDown`` (HubSpot refuses the token: a 401, a missing scope;
+``sync.rules.link``) is not the event's fault: the worker marks the HubSpot
+link down in the ledger, for every worker, ``/readyz`` and ``hubsync
+status``. While it is down no worker sends an event to HubSpot: they
+wait (their attempts not counted, none dead-lettered), a step that met it
+rests until it is up, and one worker at a time probes with a cheap call
+that needs the same permission, less often the longer it lasts
+(``sync.handlers.link_watch``). The probe that passes marks the link up,
+and the events go by themselves.
 
 A stop request (SIGTERM) is honoured between rounds: the round in hand is
 finished and recorded, so the worker exits holding nothing.
@@ -41,8 +52,9 @@ from typing import Protocol
 import structlog
 
 from sync.audit import AuditEntry, Pseudonymizer
-from sync.errors import HubsyncError, RegisterNotSetUp, SyncError
+from sync.errors import HubsyncError, LinkDown, RegisterNotSetUp, SyncError
 from sync.handlers.from_hubspot import HubSpotInbound
+from sync.handlers.link_watch import LinkProbe, LinkWatch
 from sync.handlers.residency import ResidencyGuard, Verdict
 from sync.handlers.to_hubspot import Applied, HubSpotEffects, Result
 from sync.handlers.webhook_facts import InboxItem
@@ -59,10 +71,14 @@ from sync.ports import (
     EventAdmin,
     EventQueue,
     Fields,
+    HubSpotLink,
     Register,
     Schema,
+    SharedState,
     WebhookInbox,
 )
+from sync.rules import link
+from sync.rules.link import LinkState
 from sync.rules.retry import RetryPolicy, decide, error_info
 
 log = structlog.get_logger("hubsync.worker")
@@ -72,6 +88,7 @@ RESIDENCY_REFUSED = "residency_refused"  # the account is hosted outside the all
 RESIDENCY_UNVERIFIED = "residency_unverified"  # the check failed; retried at the guard's time
 NOT_YET_HANDLED_RETRY = timedelta(minutes=5)
 STEP_PAUSE = timedelta(seconds=30)
+HUBSPOT_LINK_DOWN = "hubspot_link_down"  # an event held back while the link is down
 
 
 def worker_id() -> str:
@@ -79,8 +96,11 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-class WorkerLedger(EventQueue, EventAdmin, WebhookInbox, Schema, Protocol):
-    """The ledger's roles the worker uses: the queue, retention, the inbox's expiry, closing."""
+class WorkerLedger(
+    EventQueue, EventAdmin, WebhookInbox, Schema, SharedState, HubSpotLink, Protocol
+):
+    """The ledger's roles the worker uses: the queue, retention, the inbox's expiry, closing,
+    and the HubSpot link's state with its probes' turn."""
 
 
 class Worker:
@@ -112,6 +132,7 @@ class Worker:
         register: Register | None = None,
         inbox: HubSpotInbound | None = None,
         steps: Sequence[Callable[[], int]] = (),
+        link_probe: LinkProbe | None = None,
     ) -> None:
         self._ledger = ledger
         self._effects = effects
@@ -134,6 +155,9 @@ class Worker:
         self._steps = tuple(named)
         self._step_paused_until: dict[int, datetime] = {}
         self._step_problems: dict[int, str] = {}  # the register problem each step last met
+        self._link_watch = LinkWatch(ledger, link_probe)
+        self._link: LinkState | None = None  # the HubSpot link's state this round (None: up)
+        self._steps_on_link: set[int] = set()  # steps that met the link down: they rest
 
     def close(self) -> None:
         """Release the ledger's and the register's connections."""
@@ -179,6 +203,7 @@ class Worker:
 
         Returns how many items it handled (webhook events, outbox entries, events).
         """
+        self._link = self._link_watch.check(self._clock.now())
         handled = sum(self._run_step(i, name, step) for i, (name, step) in enumerate(self._steps))
         now = self._clock.now()
         events = self._ledger.claim(self.owner, self._batch_size, now, self._lease)
@@ -190,15 +215,22 @@ class Worker:
         audit: list[AuditEntry] = []
         if inbound:
             self._to_register(inbound, outcomes, audit)
+        if outbound and self._link is not None:
+            outcomes += self._held_for_link(self._link, outbound, now)
+            outbound = []
         verdict = self._residency.verdict() if outbound else None
-        if verdict is not None and not verdict.allowed:
+        refused = verdict if verdict is not None and not verdict.allowed else None
+        if refused is not None:
             # One residency policy for every write (sync.rules.transfer): what
             # carries personal data waits; an erasure by contact id goes.
             outbound, held = self._effects.without_personal_data(outbound)
-            outcomes += self._held_back(verdict, held, now)
+            outcomes += self._held_back(refused, held, now)
         if outbound:
-            results = self._effects.apply(outbound)
+            results = self._effects.apply(outbound, ids_only=refused is not None)
             now = self._clock.now()
+            down = next((r for r in results.values() if isinstance(r, LinkDown)), None)
+            if down is not None:
+                self._link = self._link_watch.mark_down(down, now)
             for event in outbound:
                 outcome, entry = self._classify(event, results[event.seq], now)
                 outcomes.append(outcome)
@@ -244,8 +276,16 @@ class Worker:
         paused_until = self._step_paused_until.get(index)
         if paused_until is not None and now < paused_until:
             return 0
+        if index in self._steps_on_link:
+            if self._link is not None:
+                return 0  # it rests until the link is up again
+            self._steps_on_link.discard(index)
         try:
             handled = step()
+        except LinkDown as exc:
+            self._link = self._link_watch.mark_down(exc, self._clock.now())
+            self._steps_on_link.add(index)
+            return 0
         except RegisterNotSetUp as exc:
             if self._step_problems.get(index) != str(exc):
                 log.error("register_not_set_up", step=name, code=exc.code, reason=str(exc))
@@ -260,6 +300,13 @@ class Worker:
             return handled
         self._step_paused_until[index] = now + STEP_PAUSE
         return 0
+
+    def _held_for_link(
+        self, state: LinkState, held: Sequence[StoredEvent], now: datetime
+    ) -> list[Outcome]:
+        """HubSpot-bound events wait for the link's next probe, their attempts not counted."""
+        until = now + link.probe_every(now - state.since)
+        return [_defer(e, HUBSPOT_LINK_DOWN, state.describe(), until) for e in held]
 
     def _to_register(
         self, events: list[StoredEvent], outcomes: list[Outcome], audit: list[AuditEntry]
@@ -386,13 +433,15 @@ def webhook_round(inbox: HubSpotInbound) -> int:
     that waits stops the round: that event and the ones after it keep their
     lease and come back in the same order when it ends. Any other sets the
     event aside as ``failed``, audited, until an operator replays it
-    (``hubsync inbox replay``), and the round goes on.
+    (``hubsync inbox replay``), and the round goes on. A ``LinkDown`` is
+    raised once the round is recorded, for the worker to mark the link down.
     """
     work = inbox.lease()
     if work is None:
         return 0
     finished: list[str] = []
     set_aside: list[tuple[InboxItem, SyncError]] = []
+    waiting: SyncError | None = None
     for item in work.items:
         error = inbox.handle(work, item)
         if error is None:
@@ -404,11 +453,15 @@ def webhook_round(inbox: HubSpotInbound) -> int:
                 code=error.code,
                 http_status=error.http_status,
             )
+            waiting = error
             break
         else:
             log.error("webhook_not_processed", receipt_key=item.key, code=error.code)
             set_aside.append((item, error))
-    return inbox.finish(work, finished, set_aside)
+    handled = inbox.finish(work, finished, set_aside)
+    if isinstance(waiting, LinkDown):
+        raise waiting  # the worker marks the link down; this step rests until it is up
+    return handled
 
 
 def webhook_waits(error: SyncError) -> bool:

@@ -7,12 +7,14 @@ from typing import Any
 
 from connectors.hubspot import errors
 from connectors.hubspot.paths import (
+    BATCH_READ,
     BATCH_UPDATE,
     STATUSES_READ,
     STATUSES_WRITE,
 )
 from connectors.hubspot.restriction import RESTRICTION_PROPERTY
-from connectors.hubspot.transport import Transport
+from connectors.hubspot.scopes import SENSITIVITY_SCOPE
+from connectors.hubspot.transport import Transport, result_items
 from sync.errors import PermanentError, SubjectAbsent
 
 
@@ -46,7 +48,7 @@ class AccountCalls(Transport):
         missing: list[str] = []
         probes = self._scope_probes()
         for scope in needed:
-            probe = probes.get(scope)
+            probe = probes.get(scope) or self._sensitive_probe(scope)
             if probe is None:
                 continue
             method, path, query, body = probe
@@ -62,6 +64,29 @@ class AccountCalls(Transport):
             except SubjectAbsent:
                 continue  # the probe's object does not exist: the scope is granted
         return [s for s in needed if s in missing] + [s for s in missing if s not in needed]
+
+    def _sensitive_probe(self, scope: str) -> tuple[str, str, list[tuple[str, str]], Any] | None:
+        """A read of one property of the level ``scope`` opens, or None when there is none.
+
+        Only reading a Sensitive Data property's values needs the scope (its
+        definition does not: sensitive-data guide), so the probe asks for the
+        values of one such property of a contact that does not exist. An
+        account without properties of that level loses nothing without the
+        scope: no probe, and no warning.
+        """
+        level = next((k for k, v in SENSITIVITY_SCOPE.items() if v == scope), None)
+        if level is None:
+            return None
+        query = [("archived", "false"), ("dataSensitivity", level)]
+        try:
+            data = self._request("property list", "GET", self._paths.properties(), query=query)
+        except (PermanentError, SubjectAbsent):
+            return None  # the list itself is refused: the required scopes' check says why
+        names = sorted(str(d["name"]) for d in result_items(data) if d.get("name"))
+        if not names:
+            return None
+        body = {"inputs": [{"id": "0"}], "properties": names[:1], "propertiesWithHistory": []}
+        return ("POST", self._paths.contacts_batch(BATCH_READ), [], body)
 
     def _scope_probes(self) -> dict[str, tuple[str, str, list[tuple[str, str]], Any]]:
         """Per scope, a call that needs it and changes nothing: (method, path, query, body)."""

@@ -18,6 +18,9 @@ from sync.model import (
     HubSpotContactId,
 )
 
+MERGED_IDS = "hs_merged_object_ids"
+"""The ``;``-separated ids a merged record was made from (hubspot-fidelity.md 2.4)."""
+
 
 class ContactCalls(Transport):
     """Contacts: reads, batch updates and the GDPR delete."""
@@ -62,27 +65,59 @@ class ContactCalls(Transport):
             found.extend(contact_from(r) for r in result_items(data))
         return found
 
+    def resolve_contacts(self, ids: Sequence[str]) -> dict[str, str]:
+        """Each id HubSpot still finds -> its record's id now; the unfound are left out.
+
+        A batch read asking for ``hs_merged_object_ids``: HubSpot answers an
+        old id of a merged contact (where its reads resolve one) with the
+        merged record, whose id differs and whose merged ids name the one
+        asked for. Nothing else tells which input a result answers.
+        """
+        asked = set(ids)
+        live: dict[str, str] = {}
+        for contact in self.read_contacts(list(dict.fromkeys(ids)), [MERGED_IDS]):
+            for key in (contact.id, *contact.merged_ids):
+                if key in asked:
+                    live[key] = contact.id
+        return live
+
     def update_contacts(self, updates: Mapping[str, Mapping[str, str]]) -> ContactWrites:
         """Batch update by contact id (100 at a time); each id gets its own outcome.
 
-        HubSpot answers an old id of a merged contact with the merged record;
-        its ``hs_merged_object_ids`` names the ids asked for, so ``renamed``
-        tells the caller to re-key. A value the account's validation rules
-        refuse (2026-09) fails its own record only (``_update_batch``).
+        Where HubSpot writes an old id of a merged contact to the merged
+        record, a result carries an id not asked for (and only the properties
+        written: no ``hs_merged_object_ids``); one batch read of those ids
+        says which ids they were merged from, so ``renamed`` tells the caller
+        to re-key. Where it answers such an id 404, the outcome is
+        ``SubjectAbsent`` and the caller looks for the record. A value the
+        account's validation rules refuse (2026-09) fails its own record
+        only (``_update_batch``).
         """
         outcomes: dict[str, SyncError | None] = {}
-        renamed: dict[str, str] = {}
+        answered: set[str] = set()
         ids = list(updates)
         for start in range(0, len(ids), BATCH_LIMIT):
-            self._update_batch(ids[start : start + BATCH_LIMIT], updates, outcomes, renamed)
-        return ContactWrites(outcomes, renamed)
+            self._update_batch(ids[start : start + BATCH_LIMIT], updates, outcomes, answered)
+        return ContactWrites(outcomes, self._merged_into(answered - set(ids), ids))
+
+    def _merged_into(self, new_ids: set[str], asked: Sequence[str]) -> dict[str, str]:
+        """Ids asked for -> the merged records (``new_ids``, answered but not asked) they are in."""
+        if not new_ids:
+            return {}
+        wanted = set(asked)
+        return {
+            old: contact.id
+            for contact in self.read_contacts(sorted(new_ids), [MERGED_IDS])
+            for old in contact.merged_ids
+            if old in wanted and old != contact.id
+        }
 
     def _update_batch(
         self,
         ids: list[str],
         updates: Mapping[str, Mapping[str, str]],
         outcomes: dict[str, SyncError | None],
-        renamed: dict[str, str],
+        answered: set[str],
     ) -> None:
         """One batch update; a 400 ``VALIDATION_ERROR`` fails only the records it is about.
 
@@ -103,7 +138,7 @@ class ContactCalls(Transport):
                 outcomes.update(dict.fromkeys(named, refused))
                 rest = [i for i in ids if i not in named]
                 if rest:
-                    self._update_batch(rest, updates, outcomes, renamed)
+                    self._update_batch(rest, updates, outcomes, answered)
                 return
             found: dict[str, SyncError | None] = {}
             unattributed: list[SyncError] = [refused]
@@ -111,17 +146,13 @@ class ContactCalls(Transport):
             found, unattributed = batch_outcomes(ids, data, "contact batch update", self._now())
         if unattributed and len(ids) > 1:  # which record failed is not said: halve and resend
             half = len(ids) // 2
-            self._update_batch(ids[:half], updates, outcomes, renamed)
-            self._update_batch(ids[half:], updates, outcomes, renamed)
+            self._update_batch(ids[:half], updates, outcomes, answered)
+            self._update_batch(ids[half:], updates, outcomes, answered)
             return
         if unattributed:
             found[ids[0]] = unattributed[0]
         outcomes.update(found)
-        asked = set(ids)
-        for result in result_items(data):
-            contact = contact_from(result)
-            for old in (set(contact.merged_ids) & asked) - {contact.id}:
-                renamed[old] = contact.id
+        answered.update(str(r["id"]) for r in result_items(data) if r.get("id") is not None)
 
     def gdpr_delete(self, key: str, *, by_email: bool = False) -> None:
         """Permanent delete; by email it also blocklists the address. A 404 means already gone."""
@@ -136,7 +167,7 @@ class ContactCalls(Transport):
 
 def contact_from(data: Mapping[str, Any], requested: str | None = None) -> HubSpotContact:
     properties = dict(data.get("properties") or {})
-    merged = properties.get("hs_merged_object_ids") or ""
+    merged = properties.get(MERGED_IDS) or ""
     return HubSpotContact(
         id=HubSpotContactId(str(data["id"])),
         properties=properties,

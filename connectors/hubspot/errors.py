@@ -11,9 +11,11 @@ status / failure        becomes
 5xx, 423, 477, 52x      ``RetryableError``
 timeouts, connections   ``RetryableError``
 404                     ``SubjectAbsent``
-403 MISSING_SCOPES      ``ScopesMissing``, naming the scopes (``hubsync check``
-                        probes for them)
-401, 403                ``PermanentError`` (auth)
+401                     ``LinkDown`` (``unauthorized``): the token was rotated,
+                        revoked or expired; the worker pauses every call
+403 MISSING_SCOPES      ``ScopesMissing`` (a ``LinkDown``), naming the scopes
+                        (``hubsync check`` probes for them)
+403, other category     ``PermanentError`` (``forbidden``): this record or input
 400 VALIDATION_ERROR    ``ValuesRefused``: the records it names (``ids``), for
                         the client to split the batch by (2026-09 enforces the
                         account's validation rules on writes)
@@ -36,7 +38,15 @@ from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sync.errors import PermanentError, RateLimited, RetryableError, SubjectAbsent, SyncError
+from sync.errors import (
+    LinkDown,
+    PermanentError,
+    RateLimited,
+    RetryableError,
+    SubjectAbsent,
+    SyncError,
+)
+from sync.rules import link
 
 RETRYABLE_STATUSES = frozenset({408, 423, 477, 500, 502, 503, 504, 521, 522, 523, 524})
 DEFAULT_INTERVAL_S = 10.0
@@ -116,12 +126,19 @@ def _is_scope(value: str) -> bool:
     return 0 < len(value) <= 200 and value.replace(".", "").replace("_", "").isalnum()
 
 
-class ScopesMissing(PermanentError):
-    """HubSpot refused a call for scopes the token lacks (403 ``MISSING_SCOPES``)."""
+class ScopesMissing(PermanentError, LinkDown):
+    """HubSpot refused a call for scopes the token lacks (403 ``MISSING_SCOPES``).
+
+    Both at once, by what its callers do: one that can do without the call
+    (a scope probe, an export leaving out a sensitivity level it may not
+    read) catches it as a ``PermanentError`` of that call; anything else
+    reaches the worker as a ``LinkDown`` (``sync.rules.link``), which pauses
+    every call until the scope is granted, instead of dead-lettering each
+    event that needs it.
+    """
 
     def __init__(self, message: str, *, scopes: tuple[str, ...], **common: Any) -> None:
-        super().__init__(message, code="missing_scopes", **common)
-        self.scopes = scopes
+        super().__init__(message, reason=link.MISSING_SCOPES, scopes=scopes, **common)
 
 
 class ValuesRefused(PermanentError):
@@ -192,8 +209,13 @@ def from_status(  # noqa: PLR0911 - one return per row of the table above
     operation: str,
     now: datetime,
     day_zone: tzinfo = UTC,
+    batch_item: bool = False,
 ) -> SyncError:
-    """The error an HTTP answer means, named by ``operation`` (e.g. "batch update")."""
+    """The error an HTTP answer means, named by ``operation`` (e.g. "batch update").
+
+    ``batch_item``: an error item inside a batch answer, which HubSpot took;
+    it is that input's failure, never the link's (``sync.rules.link``).
+    """
     parsed = ErrorBody.parse(body)
     correlation = parsed.correlation_id or header(headers, "X-HubSpot-Correlation-Id")
     where = f"HubSpot answered {status} to {operation}"
@@ -225,13 +247,14 @@ def from_status(  # noqa: PLR0911 - one return per row of the table above
         )
     if status == 404:
         return SubjectAbsent(where, code="not_found", **common)
-    if status == 403 and parsed.category == "MISSING_SCOPES":
+    down = link.link_down_reason(status, parsed.category, batch_item=batch_item)
+    if down == link.MISSING_SCOPES:
         named = f": {', '.join(parsed.missing_scopes)}" if parsed.missing_scopes else ""
         return ScopesMissing(f"{where}{named}", scopes=parsed.missing_scopes, **common)
-    if status in (401, 403):
-        return PermanentError(
-            where, code="unauthorized" if status == 401 else "forbidden", **common
-        )
+    if down is not None:
+        return LinkDown(where, reason=down, **common)
+    if status == 403:  # a record or an input this token may not touch: the event's own
+        return PermanentError(where, code="forbidden", **common)
     if status == 400 and parsed.category == "VALIDATION_ERROR":
         named = f": {', '.join(parsed.properties)}" if parsed.properties else ""
         return ValuesRefused(

@@ -64,20 +64,62 @@ def _associated_ids(associations: Mapping[str, Any] | None) -> dict[str, tuple[s
     """Ids by object type; HubSpot may list one object twice (one row per association label)."""
     out: dict[str, tuple[str, ...]] = {}
     for object_type, collection in (associations or {}).items():
-        results = [_plain(r) for r in _plain(collection).get("results") or []]
-        ids = dict.fromkeys(str(r["id"]) for r in results if r.get("id") is not None)
+        ids = dict.fromkeys(str(r["id"]) for r in association_items(collection))
         if ids:
             out[str(object_type)] = tuple(ids)
     return out
 
 
+def associations_of(linked: Any) -> Mapping[str, Any]:
+    """The ``associations`` member of a contact read (collections by object type)."""
+    return _plain(_plain(linked).get("associations"))
+
+
+def association_items(collection: Any) -> list[dict[str, str]]:
+    """The associated objects of one collection or page, as ``{"id": ...}``.
+
+    A contact read names them ``{"id", "type"}``; the association list
+    (v4's shape) ``{"toObjectId", "associationTypes"}``. Both are read.
+    """
+    out: list[dict[str, str]] = []
+    for item in _plain(collection).get("results") or []:
+        entry = _plain(item)
+        key = entry.get("id", entry.get("toObjectId"))
+        if isinstance(key, str | int) and not isinstance(key, bool) and str(key):
+            out.append({"id": str(key)})
+    return out
+
+
+def next_after(page: Any) -> str | None:
+    """The cursor of the next page (``paging.next.after``); None on the last page."""
+    after = _plain(_plain(_plain(page).get("paging")).get("next")).get("after")
+    return str(after) if isinstance(after, str | int) and str(after) else None
+
+
+def merged_record(record: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """A batch-read record with the values and histories of a second read of the same contact."""
+    return {
+        **record,
+        "properties": {**_plain(record.get("properties")), **_plain(extra.get("properties"))},
+        "propertiesWithHistory": {
+            **_plain(record.get("propertiesWithHistory")),
+            **_plain(extra.get("propertiesWithHistory")),
+        },
+    }
+
+
 def full_contact(
-    record: Mapping[str, Any], linked: Mapping[str, Any], *, requested: str
+    record: Mapping[str, Any],
+    linked: Mapping[str, Any],
+    *,
+    requested: str,
+    withheld: tuple[str, ...] = (),
 ) -> FullContact:
     """A ``FullContact`` from a batch read with history and a read with associations.
 
     Both are HubSpot's JSON. Properties without a value and properties
     without history are left out: they hold nothing on the person.
+    ``withheld`` names the sensitivity levels HubSpot did not let the token read.
     """
     properties = {
         str(name): str(value)
@@ -95,6 +137,7 @@ def full_contact(
         properties=properties,
         history={k: v for k, v in history.items() if v},
         associations=_associated_ids(linked.get("associations")),
+        withheld_sensitivity=withheld,
     )
 
 
@@ -117,6 +160,49 @@ def v4_statuses(
         w.get("status") == "UNSUBSCRIBED" for w in (wide or {}).get("wideStatuses") or []
     )
     return SubscriptionStatuses(unsubscribed_from_all=opted_out, statuses=by_id)
+
+
+def brand_statuses(
+    reads: Mapping[int, tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]],
+) -> SubscriptionStatuses:
+    """One address's statuses from the reads of each brand (business unit): ``v4_statuses`` each.
+
+    A brand's unsubscribe-all covers that brand only (hubspot-2026.md 4.3:
+    ``businessUnitId`` on the status reads; ``wideStatusType``
+    ``BUSINESS_UNIT_WIDE``), so an ``UNSUBSCRIBED`` wide status counts for the
+    brand it was read for, whatever its type says. The address is opted out
+    from all email only when every brand read says so; otherwise
+    ``unsubscribed_brands`` names the brands that do.
+    """
+    by_id: dict[str, str] = {}
+    opted_out: list[int] = []
+    for brand in sorted(reads):
+        statuses, wide = reads[brand]
+        one = v4_statuses(statuses, wide)
+        by_id.update(one.statuses)
+        if one.unsubscribed_from_all:
+            opted_out.append(brand)
+    return SubscriptionStatuses(
+        unsubscribed_from_all=bool(reads) and len(opted_out) == len(reads),
+        statuses=by_id,
+        unsubscribed_brands=tuple(opted_out),
+    )
+
+
+def wide_opted_out(answer: Mapping[str, Any]) -> bool:
+    """Whether a single unsubscribe-all read (``results`` of wide statuses) says opted out."""
+    items = [w for w in answer.get("results") or [] if isinstance(w, Mapping)]
+    return v4_statuses(None, {"wideStatuses": items}).unsubscribed_from_all
+
+
+def single_statuses(answer: Mapping[str, Any]) -> SubscriptionStatuses:
+    """From the single v4-shaped read (``statuses/{subscriberIdString}``): ``results`` of statuses.
+
+    It says nothing of an opt-out from all email (that is
+    ``unsubscribe-all``'s read), so ``unsubscribed_from_all`` is False.
+    """
+    items = [s for s in answer.get("results") or [] if isinstance(s, Mapping)]
+    return v4_statuses({"statuses": items}, None)
 
 
 def v3_statuses(answer: Mapping[str, Any]) -> SubscriptionStatuses:

@@ -53,6 +53,13 @@ class ApiPaths:
         """``GET``: one contact by id (or by email, with ``idProperty=email``)."""
         return f"/crm/objects/{self.version}/contacts/{_segment(key)}"
 
+    def contact_associations(self, key: str, to_object_type: str) -> str:
+        """``GET``: a page of a contact's associations to one object type (``after``, ``limit``)."""
+        return (
+            f"/crm/objects/{self.version}/contacts/{_segment(key)}"
+            f"/associations/{_segment(to_object_type)}"
+        )
+
     def contacts_batch(self, action: str) -> str:
         """``POST``: a batch ``read`` or ``update`` of up to 100 contacts (200, errors inside)."""
         return f"/crm/objects/{self.version}/contacts/batch/{action}"
@@ -92,6 +99,22 @@ class ApiPaths:
     def email_status(self, email: str) -> str:
         """``GET``: one address's subscription statuses (the address is in the path)."""
         return f"/communication-preferences/{self.version}/status/email/{_segment(email)}"
+
+    def statuses(self, email: str) -> str:
+        """``GET`` (``channel=EMAIL``): one address's status per subscription, v4's states.
+
+        The single read needs no batch scope, and unlike ``email_status`` it
+        tells an opt-out (``UNSUBSCRIBED``) from no choice (``NOT_SPECIFIED``).
+        """
+        return f"/communication-preferences/{self.version}/statuses/{_segment(email)}"
+
+    def unsubscribe_all_one(self, email: str) -> str:
+        """``POST`` (``channel=EMAIL``): opt one address out of all email, portal-wide.
+
+        Needs only ``communication_preferences.write``, no batch scope
+        (hubspot-2026.md section 4.1, "single unsubscribe-all").
+        """
+        return f"{self.statuses(email)}/unsubscribe-all"
 
     def subscription(self, subscribed: bool) -> str:
         """``POST``: subscribe or unsubscribe one address to one subscription."""

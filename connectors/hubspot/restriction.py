@@ -48,11 +48,21 @@ class RestrictionCalls(ContactCalls):
         self._property_ready = True
 
     def _create_restriction_property(self) -> None:
+        """Create the group, then the property; a 409 on either is another worker's win.
+
+        Two workers restricting on first use both read 404 and both create:
+        the one that comes second gets 409 (already exists), which means the
+        thing it wanted is there, not a failed batch.
+        """
         try:
             self._request("property group read", "GET", self._paths.group(RESTRICTION_GROUP))
         except SubjectAbsent:
             group = {"name": RESTRICTION_GROUP, "label": "hubsync", "displayOrder": -1}
-            self._request("property group create", "POST", self._paths.groups(), body=group)
+            try:
+                self._request("property group create", "POST", self._paths.groups(), body=group)
+            except PermanentError as exc:
+                if exc.http_status != 409:  # another worker created it first
+                    raise
         prop = {
             "name": RESTRICTION_PROPERTY,
             "label": "Processing restricted (GDPR Art. 18)",

@@ -5,6 +5,11 @@
 lacks (``HubSpotClient.missing_scopes``, one probe call each: static
 project app tokens and Service Keys have no scope introspection), before a
 worker meets them as 403s one event at a time.
+
+``SENSITIVE_SCOPES`` are optional: an account that stores Sensitive Data
+(Enterprise only) needs them for an access export to hold those values;
+without them the export leaves those levels out and says so, and
+``hubsync check`` warns instead of failing.
 """
 
 from __future__ import annotations
@@ -44,3 +49,25 @@ V4_ONLY = frozenset(
 def required_scopes(subscriptions_api: str = "v4") -> list[str]:
     """The scopes needed with this subscriptions API (``v3`` needs no batch scopes)."""
     return [s for s in REQUIRED_SCOPES if subscriptions_api == "v4" or s not in V4_ONLY]
+
+
+SENSITIVE_SCOPES: dict[str, str] = {
+    # HubSpot's sensitive-data guide ("Access and manage Sensitive Data"): the sensitive
+    # scopes are "not required to retrieve schema information" of such a property, "but
+    # are required ... to access the property values". 2026-09 names end in `.v2`
+    # (hubspot-2026.md section 4.2; older versions: without `.v2`).
+    "crm.objects.contacts.sensitive.read.v2": "export Sensitive Data property values",
+    "crm.objects.contacts.highly_sensitive.read.v2": "export Highly Sensitive Data values",
+}
+"""Optional scopes: needed only where the account stores Sensitive Data (warn-only)."""
+
+SENSITIVITY_SCOPE: dict[str, str] = {
+    "sensitive": "crm.objects.contacts.sensitive.read.v2",
+    "highly_sensitive": "crm.objects.contacts.highly_sensitive.read.v2",
+}
+"""The scope that reads the values of each ``dataSensitivity`` level above ``non_sensitive``."""
+
+
+def optional_scopes() -> list[str]:
+    """The scopes ``hubsync check`` asks about but only warns for (``SENSITIVE_SCOPES``)."""
+    return list(SENSITIVE_SCOPES)

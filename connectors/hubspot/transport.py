@@ -221,7 +221,9 @@ def batch_outcomes(
         code = 404 if error.get("category") == "OBJECT_NOT_FOUND" else 400
         if isinstance(status, int):
             code = status
-        failure = errors.from_status(code, error, None, operation=operation, now=now)
+        failure = errors.from_status(
+            code, error, None, operation=operation, now=now, batch_item=True
+        )
         matched = [folded[n] for n in named if n in folded]
         for item in matched:
             outcomes[item] = failure

@@ -35,6 +35,7 @@ MAX_ID = 2**63 - 1
 MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 MAX_VALUE = 1_048_576  # a form's value has no cap in HubSpot; the body limit bounds it
 SET_ASIDE_PREFIX = "malformed:"
+IDENTITY_DIGEST_LENGTH = 16  # 64 bits: a collision of two distinct events is not a concern
 
 
 class MalformedWebhook(ValueError):
@@ -72,8 +73,26 @@ class WebhookEvent:
 
     @property
     def receipt_key(self) -> str:
-        """The deduplication key: a redelivery has the same portal, subscription and event id."""
-        return f"{self.portal_id}:{self.subscription_id}:{self.event_id}"
+        """The deduplication key: the event's identity, which a redelivery repeats exactly.
+
+        HubSpot's ``eventId`` "is not guaranteed to be unique" (webhooks
+        doc, field table), so portal, subscription and event id are not
+        enough: two distinct events sharing them (a privacy deletion among
+        them, perhaps) would be one. The key adds a digest of when it
+        happened, to which object, of which type and property; a redelivery
+        (only ``attemptNumber`` changes) keeps it. It stays readable and
+        short: ``portal:subscription:eventId:digest``.
+        """
+        identity = [
+            round(self.occurred_at.timestamp() * 1000),  # epoch ms, as sent
+            self.object_id,
+            self.object_type_id,
+            self.subscription_type,
+            self.property_name,
+        ]
+        canonical = json.dumps(identity, separators=(",", ":"))  # ASCII: escapes all
+        digest = hashlib.sha256(canonical.encode()).hexdigest()[:IDENTITY_DIGEST_LENGTH]
+        return f"{self.portal_id}:{self.subscription_id}:{self.event_id}:{digest}"
 
 
 class _Item:
@@ -198,19 +217,44 @@ def parse_batch(body: bytes) -> list[WebhookEvent]:
 
 
 def set_aside_key(item: Any) -> str:
-    """The receipt key of a malformed item: a digest of it, so a redelivery is recognised."""
+    """The receipt key of a malformed item: a digest of it, so a redelivery is recognised.
+
+    ``attemptNumber`` is left out: HubSpot counts it up on each redelivery.
+    """
+    if isinstance(item, dict):
+        item = {k: v for k, v in item.items() if k != "attemptNumber"}
     canonical = json.dumps(item, sort_keys=True, separators=(",", ":"))  # ASCII: escapes all
     return SET_ASIDE_PREFIX + hashlib.sha256(canonical.encode()).hexdigest()[:40]
+
+
+def _whole_body(body: bytes) -> Any:
+    """A body that is not a batch, as the inbox can keep it: its JSON, else its text.
+
+    Undecodable bytes become lone surrogates, which the inbox stores as
+    ``\\udcXX`` escapes, so nothing of the body is lost.
+    """
+    try:
+        return json.loads(body, parse_constant=_no_constants)
+    except (ValueError, RecursionError):  # MalformedWebhook included
+        return body.decode("utf-8", "surrogateescape")
 
 
 def inbox_items(body: bytes) -> WebhookBatch:
     """The batch as the ledger's inbox stores it: (receipt key, event as received) pairs,
     and each malformed item set aside with the problem by field name.
 
-    Raises ``MalformedWebhook`` only when the body as a whole is not a JSON array.
+    A body that is not a JSON array of at most ``MAX_WEBHOOK_EVENTS`` is set
+    aside whole, as one item: it is signed, so it is HubSpot's, and a refusal
+    would lose it for good (HubSpot does not retry a 400).
     """
     batch = WebhookBatch(items=[])
-    for index, item in enumerate(_decoded_array(body)):
+    try:
+        decoded = _decoded_array(body)
+    except MalformedWebhook as exc:
+        whole = _whole_body(body)
+        batch.set_aside.append(SetAsideItem(set_aside_key(whole), whole, str(exc)))
+        return batch
+    for index, item in enumerate(decoded):
         try:
             event = parse_event(item, f"[{index}]")
         except MalformedWebhook as exc:

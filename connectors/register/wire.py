@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -45,7 +46,16 @@ def parse_time(value: Any, name: str) -> datetime:
 
 
 def envelope_to_json(envelope: Envelope) -> dict[str, Any]:
-    """The envelope as DESIGN.md section 6 shows it."""
+    """The envelope as DESIGN.md section 6 shows it.
+
+    An opt-out HubSpot holds for one brand only (a business unit's
+    unsubscribe-all, found by the subscription check) adds
+    ``business_unit_id``: the register records it for that brand, not as an
+    opt-out from all email. Other envelopes do not carry the key.
+    """
+    brand = (
+        {} if envelope.business_unit_id is None else {"business_unit_id": envelope.business_unit_id}
+    )
     return {
         "event_id": envelope.event_id,
         "kind": envelope.kind.value,
@@ -56,7 +66,18 @@ def envelope_to_json(envelope: Envelope) -> dict[str, Any]:
         "legal_basis": envelope.legal_basis,
         "reference": envelope.reference,
         "occurred_at": iso_utc(envelope.occurred_at),
+        **brand,
     }
+
+
+def _business_unit_id(data: Mapping[str, Any]) -> int | None:
+    """The optional ``business_unit_id``: a brand id (0 or more); ``ValueError`` otherwise."""
+    value = data.get("business_unit_id")
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError("business_unit_id: must be a whole number, 0 or more")
+    return value
 
 
 def _required_str(data: Mapping[str, Any], name: str) -> str:
@@ -114,11 +135,12 @@ def event_from_json(data: Any) -> tuple[Envelope, Origin, Direction]:
         if "must be" in str(exc):
             raise
         raise ValueError("origin or direction: not a known value") from None
-    fields = {k: v for k, v in data.items() if k not in ("origin", "direction")}
+    brand = _business_unit_id(data)
+    fields = {k: v for k, v in data.items() if k not in ("origin", "direction", "business_unit_id")}
     envelope, problems = envelope_from_json(fields, rules=False)
     if envelope is None:
         raise ValueError("; ".join(problems))
-    return envelope, origin, direction
+    return replace(envelope, business_unit_id=brand), origin, direction
 
 
 def safe_code(value: Any, default: str = "register_error") -> str:

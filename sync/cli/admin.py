@@ -17,7 +17,7 @@ from rich.table import Table
 
 from sync import bootstrap
 from sync.cli.options import CliState, json_option, pass_state
-from sync.cli.render import console, emit
+from sync.cli.render import console, emit, link_line, signature_line
 
 log = structlog.get_logger("hubsync.cli")
 
@@ -60,6 +60,19 @@ def _print_status(report: dict[str, Any]) -> None:
             f"register outbox rows that are not valid events: {invalid} (hubsync outbox status)",
             highlight=False,
         )
+    link = link_line(report.get("hubspot_link"))
+    if link is not None:
+        out.print(link, highlight=False, markup=False)
+    check = report.get("subscription_check") or {}
+    if check.get("calls_per_day_estimate") is not None:
+        out.print(
+            f"subscription check: about {check['calls_per_day_estimate']} HubSpot calls a day "
+            f"at its present pace, {check['calls_counted']} counted",
+            highlight=False,
+        )
+    signatures = signature_line(report.get("webhook_signatures"))
+    if signatures is not None:
+        out.print(signatures, highlight=False, markup=False)
     counters = Table(title="counted by every process")
     counters.add_column("counter")
     counters.add_column("total", justify="right")

@@ -55,6 +55,33 @@ def echo_rows(rows: Iterable[Sequence[str]], total: int) -> None:
         click.echo(f"  ... and {total - shown} more")
 
 
+def signature_line(signatures: dict[str, Any] | None) -> str | None:
+    """The ``status`` line on refused webhook signatures, or None when none are in a row.
+
+    ``signatures`` is ``status --json``'s ``webhook_signatures``: codes,
+    counts and times only.
+    """
+    if not signatures or not signatures["refusals"]:
+        return None
+    line = (
+        f"webhook signatures refused in a row: {signatures['refusals']} "
+        f"(threshold {signatures['threshold']}, last {signatures['last_at']}, "
+        f"{signatures['last_reason']})"
+    )
+    alarm = signatures.get("alarm")
+    return f"{line}\nALARM: {alarm}" if alarm else line
+
+
+def link_line(link: dict[str, Any] | None) -> str | None:
+    """The ``status`` line on a HubSpot link that is down, or None while it is up.
+
+    ``link`` is ``status --json``'s ``hubspot_link``: a reason, scope names, a time.
+    """
+    if not link or not link.get("down"):
+        return None
+    return f"HUBSPOT LINK DOWN - {link['detail']}"
+
+
 def parse_time(value: str, now: datetime | None = None) -> datetime:
     """An ISO 8601 time (UTC when no zone is given) or an age such as ``30m``, ``24h``, ``7d``."""
     match = RELATIVE.match(value.strip())

@@ -36,6 +36,9 @@ SCHEMA_ID = "urn:hubsync:access-export:1"
 EXPORTED = "subject_exported"
 """The audit action (and log event) of a finished export."""
 
+WITHHELD = "sensitive_data_withheld"
+"""The ``hubspot`` member naming the sensitivity levels the token could not read (if any)."""
+
 MAX_FILE_STEM = 200
 
 Progress = Callable[[int, int], None]
@@ -64,6 +67,16 @@ def contact_document(contact: FullContact) -> dict[str, Any]:
         },
         "associations": {k: list(v) for k, v in sorted(contact.associations.items())},
     }
+
+
+def withheld_levels(contacts: Sequence[FullContact]) -> list[str]:
+    """The data sensitivity levels HubSpot withheld from any of the contacts, sorted.
+
+    Sensitive Data is read only with its own scopes; when the token lacks
+    them the export holds everything else and says what it could not read,
+    so the controller knows the answer to the subject is not complete.
+    """
+    return sorted({level for c in contacts for level in c.withheld_sensitivity})
 
 
 def subscriptions_document(email: str, statuses: SubscriptionStatuses) -> dict[str, Any]:
@@ -134,16 +147,20 @@ class AccessExporter:
                 ids = [found.id]
         contacts = self._contacts(ids, progress)
         statuses = self._hubspot.subscription_statuses(address) if address else None
+        hubspot: dict[str, Any] = {
+            "contacts": [contact_document(c) for c in contacts],
+            "subscriptions": (
+                subscriptions_document(address, statuses) if address and statuses else None
+            ),
+        }
+        withheld = withheld_levels(contacts)
+        if withheld:
+            hubspot[WITHHELD] = withheld
         return {
             "schema": SCHEMA_ID,
             "subject_id": subject_id,
             "generated_at": iso_utc(self._clock.now()),
-            "hubspot": {
-                "contacts": [contact_document(c) for c in contacts],
-                "subscriptions": (
-                    subscriptions_document(address, statuses) if address and statuses else None
-                ),
-            },
+            "hubspot": hubspot,
             "register": _plain_json(record) if record is not None else None,
         }
 

@@ -13,12 +13,15 @@ an opt-in needs its legal basis (``sync.rules.rights``).
 Identity: the subject map first, then a read by email (``idProperty=email``,
 never search, whose index lags). A rectification of a contact HubSpot does
 not have is done with the note ``absent``: hubsync never creates a contact
-to correct it.
+to correct it. A known id HubSpot does not find may belong to a merged
+contact: it is absent only when neither a read by id nor one by address
+finds the person (``_live_ids``); otherwise the subject map is re-keyed
+and the right applied to the live record.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -31,10 +34,12 @@ from sync.errors import (
     RetryableError,
     SubjectAbsent,
     SyncError,
+    TransferHeld,
 )
 from sync.handlers.access import EXPORTED, AccessExports, holds_anything
 from sync.model import (
     Authority,
+    ContactWrites,
     Direction,
     Envelope,
     EventKind,
@@ -71,6 +76,13 @@ class _Target:
     envelope: Envelope
     contact_ids: list[str]
     email: str | None
+    ids_only: bool = False
+    """Released while residency refuses transfers: HubSpot may be sent contact ids only."""
+
+    @property
+    def address(self) -> str | None:
+        """The address HubSpot may be asked about (never while only ids may go)."""
+        return None if self.ids_only else self.email
 
 
 class EffectsLedger(SubjectMap, EchoMarks, FieldHistory, Protocol):
@@ -107,8 +119,13 @@ class HubSpotEffects:
             EventKind.ACCESS: self._export,
         }
 
-    def apply(self, events: Sequence[StoredEvent]) -> dict[int, Result]:
-        """One result per event seq. Errors never escape: each becomes its event's result."""
+    def apply(self, events: Sequence[StoredEvent], *, ids_only: bool = False) -> dict[int, Result]:
+        """One result per event seq. Errors never escape: each becomes its event's result.
+
+        ``ids_only``: residency refuses transfers, and these are the events
+        ``without_personal_data`` let through: HubSpot is sent contact ids
+        only, never an address (``_Target.address``).
+        """
         results: dict[int, Result] = {}
         for kind, group in batching.by_kind(events).items():
             handler = self._handlers.get(kind)
@@ -122,7 +139,7 @@ class HubSpotEffects:
             targets: list[_Target] = []
             for event in group:
                 try:
-                    targets.append(self._resolve(event))
+                    targets.append(self._resolve(event, ids_only=ids_only))
                 except SyncError as exc:
                     results[event.seq] = exc
                 except PayloadScrubbed:
@@ -148,7 +165,8 @@ class HubSpotEffects:
         The residency policy (``sync.rules.transfer``): while transfers are
         refused only the first may be applied. Decided from the subject map
         and the events themselves; HubSpot is not asked (a read by email
-        would itself send the address).
+        would itself send the address). The worker applies the released ones
+        with ``ids_only``: no lookup or delete by address (``_Target``).
         """
         free: list[StoredEvent] = []
         held: list[StoredEvent] = []
@@ -164,14 +182,14 @@ class HubSpotEffects:
             (held if personal else free).append(event)
         return free, held
 
-    def _resolve(self, event: StoredEvent) -> _Target:
+    def _resolve(self, event: StoredEvent, *, ids_only: bool = False) -> _Target:
         """The event's contacts: the subject map's and its own, else the one its address finds."""
         envelope = event.envelope()
         record = self._ledger.subject(event.subject_id)
         ids = _contact_ids(record, envelope)
         email = envelope.email or (record.email if record else None)
         found: list[str] = []
-        if not ids and email and event.kind is not EventKind.MARKETING_OPT_OUT:
+        if not ids and email and not ids_only and event.kind is not EventKind.MARKETING_OPT_OUT:
             contact = self._hubspot.get_contact(email, by_email=True)
             if contact is not None:
                 ids = found = [contact.id]
@@ -182,7 +200,7 @@ class HubSpotEffects:
             self._ledger.remember_subject(
                 event.subject_id, self._clock.now(), email=email, contact_ids=found
             )
-        return _Target(event, envelope, ids, email)
+        return _Target(event, envelope, ids, email, ids_only)
 
     # -- the rights ------------------------------------------------------------
 
@@ -214,7 +232,9 @@ class HubSpotEffects:
             values = {k: "" if v is None else str(v) for k, v in mapped.items()}
             writes.append((target.contact_ids, values))
             sent[target.event.seq] = (names, tuple(sorted(values)))
-        outcomes = self._write(batching.merge_updates(writes))
+        outcomes = self._write(
+            batching.merge_updates(writes), [t for t in targets if t.event.seq in sent]
+        )
         for target in targets:
             seq = target.event.seq
             if seq not in sent:
@@ -256,17 +276,78 @@ class HubSpotEffects:
         changed_at = hubspot_changed.get((target.event.subject_id, name))
         return authority.outbound_applies(field_authority, target.event.occurred_at, changed_at)
 
-    def _write(self, updates: dict[str, dict[str, str]]) -> dict[str, SyncError | None]:
-        """Batch-update contacts; re-key the subject map where HubSpot reports a merge."""
+    def _write(
+        self, updates: dict[str, dict[str, str]], targets: Sequence[_Target]
+    ) -> dict[str, SyncError | None]:
+        """Batch-update contacts, following merges (``_follow``) to the records that live."""
         if not updates:
             return {}
-        written = self._hubspot.update_contacts(updates)
-        for old, new in written.renamed.items():
-            self._ledger.rekey_contact([old], new, self._clock.now())
-        failed = [c for c, error in written.errors.items() if error is not None]
+
+        def again(live: dict[str, str]) -> ContactWrites:
+            moved: dict[str, dict[str, str]] = {}
+            for old, new in live.items():
+                moved.setdefault(new, {}).update(updates[old])
+            return self._hubspot.update_contacts(moved)
+
+        outcomes, renamed = self._follow(targets, self._hubspot.update_contacts(updates), again)
+        failed = [c for c, error in outcomes.items() if error is not None]
         digest = self._pseudonymizer.value
-        self._remember(echo.written_marks(updates, failed, written.renamed, digest))
-        return dict(written.errors)
+        self._remember(echo.written_marks(updates, failed, renamed, digest))
+        return outcomes
+
+    def _follow(
+        self,
+        targets: Sequence[_Target],
+        written: ContactWrites,
+        again: Callable[[dict[str, str]], ContactWrites],
+    ) -> tuple[dict[str, SyncError | None], dict[str, str]]:
+        """A batch write's outcome per id asked, once the ids it did not find were looked for.
+
+        HubSpot may answer an old id of a merged contact with 404 while the
+        person's record lives on under a new id: such a contact is absent
+        only when ``_live_ids`` finds it nowhere. The others are re-keyed
+        and written again (``again``: old id -> live id). Also returns which
+        id each write landed on (for the echo marks).
+        """
+        self._rekey(written.renamed)
+        outcomes = dict(written.errors)
+        renamed = dict(written.renamed)
+        unfound = [c for c, error in outcomes.items() if isinstance(error, SubjectAbsent)]
+        live = self._live_ids(targets, unfound)
+        if live:
+            rewritten = again(live)
+            self._rekey(rewritten.renamed)
+            for old, new in live.items():
+                outcomes[old] = rewritten.errors.get(new)
+                renamed[old] = rewritten.renamed.get(new, new)
+        return outcomes, renamed
+
+    def _live_ids(self, targets: Sequence[_Target], ids: Sequence[str]) -> dict[str, str]:
+        """Where these known contacts live now (known id -> live id); the subject map follows.
+
+        One batch read (with ``hs_merged_object_ids``) finds the record a
+        merged id went into, where HubSpot's reads resolve old ids. An id it
+        does not find is looked up by its subject's address (one read per
+        subject that needs it). Ids found nowhere are left out: only they
+        are absent.
+        """
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        live = self._hubspot.resolve_contacts(wanted)
+        for target in targets:
+            lost = [c for c in target.contact_ids if c in wanted and c not in live]
+            if lost and target.address:
+                found = self._hubspot.get_contact(target.address, by_email=True)
+                if found is not None:
+                    live.update(dict.fromkeys(lost, found.id))
+        self._rekey({old: new for old, new in live.items() if old != new})
+        return live
+
+    def _rekey(self, moved: Mapping[str, str]) -> None:
+        """The subject map follows contacts to the records they now are (old id -> new id)."""
+        for old, new in moved.items():
+            self._ledger.rekey_contact([old], new, self._clock.now())
 
     def _remember(self, marks: Sequence[echo.WriteMark]) -> None:
         """Remember what was written, so its webhook echo does not flow back (from_hubspot)."""
@@ -274,28 +355,45 @@ class HubSpotEffects:
             self._ledger.remember_writes(marks, self._clock.now(), echo.ECHO_WINDOW)
 
     def _erase(self, targets: list[_Target]) -> dict[int, Result]:
+        """GDPR-delete the records the subjects' contacts live on now, then check none is left.
+
+        A known id may have been merged into a record with a new id, which
+        HubSpot's delete may answer 404 while the person's data lives on:
+        every known id is first resolved (``_live_ids``) and the live record
+        deleted. The erasure is done only when neither the ids nor the
+        address find anything any more. While residency refuses transfers
+        only ids are sent (``_Target.address``): no lookup or check by address.
+        """
         results: dict[int, Result] = {}
         purged: dict[int, list[str]] = {}
+        live = self._live_ids(targets, [c for t in targets for c in t.contact_ids])
         for target in targets:
+            # The live records, and the known ids no read found (HubSpot's
+            # delete may still resolve one that its reads do not).
+            ids = list(dict.fromkeys(live.get(c, c) for c in target.contact_ids))
             try:
-                if target.contact_ids:
-                    for contact_id in target.contact_ids:
-                        self._hubspot.gdpr_delete(contact_id)
-                elif target.email:
-                    # No known contact: deleting by email still blocklists the address.
-                    self._hubspot.gdpr_delete(target.email, by_email=True)
-                purged[target.event.seq] = list(target.contact_ids)
+                for contact_id in ids:
+                    self._hubspot.gdpr_delete(contact_id)
+                if not any(c in live for c in target.contact_ids) and target.address:
+                    # No live contact known: deleting by email still blocklists the address.
+                    self._hubspot.gdpr_delete(target.address, by_email=True)
+                if target.ids_only and any(c not in live for c in target.contact_ids):
+                    # A known id no read finds may live on, merged into another
+                    # record: only its address can tell, and it may not go yet.
+                    results[target.event.seq] = TransferHeld(
+                        f"erasure {target.event.event_id}: a known contact id is not found,"
+                        " and only a lookup by address can tell whether it was merged"
+                    )
+                    continue
+                purged[target.event.seq] = ids
             except SyncError as exc:
                 results[target.event.seq] = exc
-        # Verify all the erasures of the batch with one batch read.
-        all_ids = [c for ids in purged.values() for c in ids]
-        remaining = self._hubspot.read_contacts(all_ids) if all_ids else []
-        still_there = {c.id for c in remaining} | {m for c in remaining for m in c.merged_ids}
+        left = self._erasures_left([t for t in targets if t.event.seq in purged], purged)
         for target in targets:
             seq = target.event.seq
             if seq not in purged:
                 continue
-            if still_there & set(purged[seq]):
+            if seq in left:
                 results[seq] = RetryableError(
                     "contact still readable after the GDPR delete", code="erasure_unverified"
                 )
@@ -304,16 +402,34 @@ class HubSpotEffects:
                 "contact_erased",
                 ("email",) if target.email else (),
                 note=None if (purged[seq] or target.email) else ABSENT,
-                suppress=self._digests(target),
+                suppress=self._digests(target, purged[seq]),
                 erased=True,
             )
         return results
 
-    def _digests(self, target: _Target) -> tuple[tuple[str, str], ...]:
+    def _erasures_left(self, targets: Sequence[_Target], purged: dict[int, list[str]]) -> set[int]:
+        """The erasures (seqs) whose person HubSpot still finds, by any id or by the address.
+
+        The ids are checked in one batch read (old merged ids included,
+        where reads resolve them); the address with one read per subject.
+        """
+        ids = [c for t in targets for c in (*t.contact_ids, *purged[t.event.seq])]
+        found = self._hubspot.resolve_contacts(ids) if ids else {}
+        left: set[int] = set()
+        for target in targets:
+            seq = target.event.seq
+            if any(c in found for c in (*target.contact_ids, *purged[seq])) or (
+                target.address and self._hubspot.get_contact(target.address, by_email=True)
+            ):
+                left.add(seq)
+        return left
+
+    def _digests(self, target: _Target, deleted: Sequence[str] = ()) -> tuple[tuple[str, str], ...]:
         emails = {e for e in (target.email, target.envelope.email) if e}
+        contacts = dict.fromkeys([*target.contact_ids, *deleted])
         return tuple(
             [("email", self._pseudonymizer.email(e)) for e in sorted(emails)]
-            + [("contact", self._pseudonymizer.contact(c)) for c in target.contact_ids]
+            + [("contact", self._pseudonymizer.contact(c)) for c in contacts]
         )
 
     def _opt_out(self, targets: list[_Target]) -> dict[int, Result]:
@@ -367,26 +483,33 @@ class HubSpotEffects:
         return results
 
     def _set(self, target: _Target, *, subscribed: bool, action: str) -> Result:
+        """Write the named subscriptions; the event's legal basis goes with its explanation.
+
+        An event without a legal basis sends none: the client adds the
+        configured default (``[hubspot] legal_basis``), and an explanation
+        alone, without its basis, is never sent.
+        """
         assert target.email is not None
+        basis = target.envelope.legal_basis
         try:
             self._hubspot.set_subscriptions(
                 target.email,
                 target.envelope.subscription_ids,
                 subscribed=subscribed,
-                legal_basis=target.envelope.legal_basis,
-                # HubSpot requires an explanation with a legal basis in GDPR-enabled accounts.
-                explanation=(
-                    f"Recorded in the controller's register (hubsync event {target.event.event_id}"
-                    + (
-                        f", reference {target.envelope.reference})"
-                        if target.envelope.reference
-                        else ")"
-                    )
-                ),
+                legal_basis=basis,
+                explanation=self._explanation(target) if basis else None,
             )
         except SyncError as exc:
             return exc
         return Applied(action, ("email", "subscription_ids"))
+
+    @staticmethod
+    def _explanation(target: _Target) -> str:
+        """Where the legal basis was recorded: HubSpot requires an explanation with it."""
+        reference = target.envelope.reference
+        return f"Recorded in the controller's register (hubsync event {target.event.event_id}" + (
+            f", reference {reference})" if reference else ")"
+        )
 
     def _restrict(self, targets: list[_Target]) -> dict[int, Result]:
         return self._restriction(targets, True, "processing_restricted", unsubscribe=True)
@@ -400,10 +523,11 @@ class HubSpotEffects:
     ) -> dict[int, Result]:
         results: dict[int, Result] = {}
         ids = list(dict.fromkeys(c for t in targets for c in t.contact_ids))
-        written = self._hubspot.set_restricted(ids, restricted)
-        for old, new in written.renamed.items():
-            self._ledger.rekey_contact([old], new, self._clock.now())
-        outcomes: dict[str, SyncError | None] = dict(written.errors)
+
+        def again(live: dict[str, str]) -> ContactWrites:
+            return self._hubspot.set_restricted(list(dict.fromkeys(live.values())), restricted)
+
+        outcomes, _ = self._follow(targets, self._hubspot.set_restricted(ids, restricted), again)
         emails = [t.email for t in targets if t.email] if unsubscribe else []
         unsubscribed = self._hubspot.unsubscribe_all(emails) if emails else {}
         for target in targets:

@@ -11,11 +11,11 @@ counts and refusal codes, never a value from a body.
 =========================  ==================================================
 route                      answers
 =========================  ==================================================
-POST /webhooks/hubspot     204 stored; 401 signature; 400 malformed; 413 size
+POST /webhooks/hubspot     204 stored (malformed set aside); 401 signature; 413 size
 POST /v1/events            202 stored; 401 signature; 400 JSON; 422 problems
 GET /v1/events/{event_id}  the event without personal data; 404
 GET /healthz               200 while the process serves
-GET /readyz                200, or 503 while the ledger, residency or register is not ok
+GET /readyz                200, or 503 while the ledger, residency, register, signatures fail
 GET /metrics               Prometheus text
 GET /openapi.json          the OpenAPI document of the POST endpoints
 =========================  ==================================================
@@ -44,8 +44,20 @@ from sync.intake.envelope_json import envelopes_from_json
 from sync.intake.metrics import CONTENT_TYPE, IntakeMetrics
 from sync.intake.openapi import openapi_document
 from sync.model import Direction, Envelope, NewEvent, Origin, StoredEvent, WebhookBatch
-from sync.ports import Clock, EventAdmin, EventQueue, Schema, SharedState, WebhookInbox
+from sync.ports import (
+    Clock,
+    EventAdmin,
+    EventQueue,
+    HubSpotLink,
+    Schema,
+    SharedState,
+    SignatureWatch,
+    WebhookInbox,
+)
 from sync.rules.input import id_problem
+from sync.rules.link import LinkState
+from sync.rules.link import readiness as link_readiness
+from sync.rules.signature_streak import DEFAULT_THRESHOLD, signature_alarm
 from sync.status import (
     REGISTER_SIGNATURE_FAILURES,
     WEBHOOK_SIGNATURE_FAILURES,
@@ -59,7 +71,9 @@ WebhookVerifier = Callable[[str, Mapping[str, str], bytes, float], str | None]
 """(method, headers, raw body, now in Unix seconds) -> None, or why it is refused."""
 
 WebhookReader = Callable[[bytes], WebhookBatch]
-"""Raw body -> events and set-aside items; ValueError naming the field when not a batch at all."""
+"""Raw body -> events and set-aside items (a body that is not a batch is set aside whole).
+
+A ValueError naming the field is still answered 400, as a safety net."""
 
 Readiness = Callable[[], tuple[bool, str]]
 """Whether transfers may happen now (residency verified, the register set up), and why not."""
@@ -81,6 +95,7 @@ class IntakeOptions:
     register_secret: bytes | None = None
     receipt_ttl: timedelta = timedelta(days=7)
     pseudonym_key: bytes | None = None
+    signature_failure_threshold: int = DEFAULT_THRESHOLD
 
 
 def _problem(status: int, error: str, **extra: Any) -> JSONResponse:
@@ -102,7 +117,9 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-class IntakeLedger(EventQueue, EventAdmin, WebhookInbox, SharedState, Schema, Protocol):
+class IntakeLedger(
+    EventQueue, EventAdmin, WebhookInbox, SharedState, SignatureWatch, HubSpotLink, Schema, Protocol
+):
     """The ledger's roles the intake uses: events in, the inbox, counters, status, a probe."""
 
 
@@ -141,8 +158,8 @@ class Intake:
         refusal = self.verify_webhook(request.method, request.headers, body, now.timestamp())
         if refusal is not None:
             self.metrics.signature_failures.labels(reason=refusal).inc()
-            log.warning("webhook_refused", reason=refusal)
             await self._count(WEBHOOK_SIGNATURE_FAILURES, now)
+            await self._record_refusal(refusal, now)
             return _problem(401, "invalid signature", reason=refusal)
         try:  # parsing is CPU work: off the event loop, so /healthz keeps answering
             batch = await run_in_threadpool(self.read_webhooks, body)
@@ -235,6 +252,23 @@ class Intake:
         log.warning("register_events_refused", reason=str(refusal))
         return _problem(401, "invalid signature", reason=str(refusal))
 
+    async def _record_refusal(self, refusal: str, now: datetime) -> None:
+        """One more refused webhook signature in the ledger's streak, logged as an error.
+
+        An error, not a warning: with a wrong ``public_url`` or proxy every
+        genuine batch is refused, and HubSpot may never send it again. The
+        log names the refusal code and the streak, never the request.
+        """
+        threshold = self.options.signature_failure_threshold
+        try:
+            streak = await run_in_threadpool(
+                self.ledger.record_signature_refusal, refusal, now, threshold
+            )
+        except Exception as exc:  # any failure: the answer must stay a 401
+            log.error("webhook_refused", reason=refusal, error=type(exc).__name__)
+            return
+        log.error("webhook_refused", reason=refusal, count=streak.refusals, limit=threshold)
+
     async def _count(self, name: str, now: datetime) -> None:
         """Add one to a ledger counter (``hubsync status`` reads it from another process).
 
@@ -287,8 +321,28 @@ class Intake:
                 {"ready": False, "reason": f"the ledger is unreachable ({type(exc).__name__})"},
                 status_code=503,
             )
+        alarm = await run_in_threadpool(self._signature_alarm)
+        if alarm is not None:
+            return JSONResponse({"ready": False, "reason": alarm}, status_code=503)
         ok, reason = await run_in_threadpool(self.ready)
+        # HubSpot refusing the token (a worker marked the link down) fails it too, with why.
+        ok, reason = link_readiness(ok, reason, await run_in_threadpool(self._hubspot_link))
         return JSONResponse({"ready": ok, "reason": reason}, status_code=200 if ok else 503)
+
+    def _hubspot_link(self) -> LinkState | None:
+        """Why the HubSpot link is down (``sync.rules.link``), or None while it is up."""
+        try:
+            return self.ledger.hubspot_link()
+        except HubsyncError:
+            return None  # the ledger probe above has just answered: a blip
+
+    def _signature_alarm(self) -> str | None:
+        """Why refused webhook signatures make this server unready now, or None."""
+        try:
+            streak = self.ledger.signature_streak()
+        except HubsyncError:
+            return None  # the ledger probe above has just answered: a blip, not this alarm
+        return signature_alarm(streak, self.clock.now())
 
     async def metrics_text(self, request: Request) -> Response:
         """Prometheus text format; ledger gauges are read now."""

@@ -25,6 +25,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from sync.errors import HubsyncError
+from sync.rules.link import REASONS as LINK_REASONS
 from sync.status import COUNTERS, OperatorReport
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -39,6 +40,9 @@ GAUGES = (
     "hubsync_hubspot_daily_budget_used_calls",
     "hubsync_hubspot_daily_budget_limit_calls",
     "hubsync_hubspot_daily_budget_used_ratio",
+    "hubsync_webhook_signature_refusal_streak",
+    "hubsync_webhook_signature_alarm",
+    "hubsync_hubspot_link_down",
 )
 """Every gauge the ledger collector may yield."""
 
@@ -46,6 +50,20 @@ GAUGES = (
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     gauge = GaugeMetricFamily(name, documentation)
     gauge.add_metric([], value)
+    return gauge
+
+
+def _link_down(report: OperatorReport) -> GaugeMetricFamily:
+    """1 for the reason the HubSpot link is down, 0 for every other (``sync.rules.link``)."""
+    gauge = GaugeMetricFamily(
+        "hubsync_hubspot_link_down",
+        "1 while HubSpot refuses hubsync's token (reason: unauthorized, missing_scopes) and "
+        "nothing is sent to it; 0 otherwise.",
+        labels=["reason"],
+    )
+    down = report.hubspot_link.reason if report.hubspot_link else None
+    for reason in LINK_REASONS:
+        gauge.add_metric([reason], 1.0 if reason == down else 0.0)
     return gauge
 
 
@@ -104,6 +122,18 @@ class LedgerCollector(Collector):
             counter = CounterMetricFamily(shared.metric, shared.help)
             counter.add_metric([], float(report.counters.get(shared.name, 0)))
             yield counter
+        yield _gauge(
+            "hubsync_webhook_signature_refusal_streak",
+            "Webhook requests refused for their signature in a row, by every server (0 after "
+            "a good one).",
+            float(report.signature_streak.refusals),
+        )
+        yield _gauge(
+            "hubsync_webhook_signature_alarm",
+            "1 while refused signatures in a row reach [server] signature_failure_threshold.",
+            1.0 if report.signature_alarm else 0.0,
+        )
+        yield _link_down(report)
         budget = report.daily_budget
         if budget is not None:
             yield _gauge(

@@ -9,11 +9,15 @@ from typing import Any
 
 from sync.audit import CountAuditBuilder
 from sync.ledger.audit_chain import AuditChainPart
-from sync.ledger.db import INSERT_CHUNK, Cursor, chunks, moment, ts
+from sync.ledger.db import INSERT_CHUNK, Cursor, chunks, dt, moment, ts
 from sync.model import (
     SetAsideItem,
     SetAsideRow,
+    SignatureStreak,
 )
+
+WEBHOOK_STREAK = "webhook"
+STREAK_COLUMNS = "refusals, first_at, last_at, last_reason, threshold"
 
 
 class InboxPart(AuditChainPart):
@@ -38,6 +42,7 @@ class InboxPart(AuditChainPart):
         lists ``items`` then ``set_aside``. A key already in the inbox (a
         redelivery, or a second copy in the same batch) answers False and
         changes nothing. ``ttl`` is how long a processed key is remembered.
+        The batch was signed, so it also ends a streak of refused signatures.
         """
         now_s, expires_s = ts(now), ts(now + ttl)
         rows: list[tuple[str, str, str, str | None]] = [
@@ -61,11 +66,52 @@ class InboxPart(AuditChainPart):
                     params,
                 ).fetchall()
                 stored.update(r[0] for r in found)
+            self._end_streak(cur)
         fresh: list[bool] = []
         for key, *_ in rows:
             fresh.append(key in stored)
             stored.discard(key)  # a second copy in the same batch is a redelivery
         return fresh
+
+    def _end_streak(self, cur: Cursor) -> None:
+        """A good signature: refusals in a row back to 0 (no write when there were none)."""
+        self._exec(
+            cur,
+            "UPDATE signature_streaks SET refusals = 0, first_at = NULL "
+            "WHERE name = ? AND refusals > 0",
+            (WEBHOOK_STREAK,),
+        )
+
+    def record_signature_refusal(
+        self, reason: str, now: datetime, threshold: int
+    ) -> SignatureStreak:
+        """One more webhook refused for its signature, in one upsert; the streak now.
+
+        Every server adds to the same row, so the streak is the ledger's,
+        not one process's. ``reason`` is a refusal code, never a value.
+        """
+        with self._tx() as cur:
+            row = self._exec(
+                cur,
+                f"INSERT INTO signature_streaks (name, {STREAK_COLUMNS}) "
+                "VALUES (?, 1, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "refusals = signature_streaks.refusals + 1, "
+                "first_at = COALESCE(signature_streaks.first_at, excluded.first_at), "
+                "last_at = excluded.last_at, last_reason = excluded.last_reason, "
+                f"threshold = excluded.threshold RETURNING {STREAK_COLUMNS}",
+                (WEBHOOK_STREAK, ts(now), ts(now), reason, threshold),
+            ).fetchone()
+        return _streak(row)
+
+    def signature_streak(self) -> SignatureStreak:
+        """Webhook signatures refused in a row (0 refusals when none)."""
+        with self._read() as cur:
+            row = self._exec(
+                cur,
+                f"SELECT {STREAK_COLUMNS} FROM signature_streaks WHERE name = ?",
+                (WEBHOOK_STREAK,),
+            ).fetchone()
+        return _streak(row) if row else SignatureStreak()
 
     def set_aside_webhooks(self, limit: int = 100) -> list[SetAsideRow]:
         """Failed inbox rows, oldest first: key, when received, and why (no payload)."""
@@ -219,3 +265,9 @@ class InboxPart(AuditChainPart):
                 (ts(now),),
             )
             return max(cur.rowcount, 0)
+
+
+def _streak(row: Any) -> SignatureStreak:
+    """A ``signature_streaks`` row (``STREAK_COLUMNS``) as the model's value."""
+    refusals, first_at, last_at, reason, threshold = row
+    return SignatureStreak(int(refusals), dt(first_at), dt(last_at), reason, int(threshold))

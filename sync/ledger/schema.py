@@ -162,6 +162,34 @@ MIGRATIONS: dict[int, list[str]] = {
         )""",
         "DELETE FROM rate_buckets WHERE name = 'subscription_check'",
     ],
+    8: [
+        # Refused signatures in a row, per endpoint ("webhook"), shared by every
+        # server: when public_url or a proxy is wrong, every batch is refused
+        # and may be lost for good, so /readyz and `hubsync status` say so once
+        # ``refusals`` reaches ``threshold`` (the refusing server's setting). A
+        # good signature sets ``refusals`` back to 0. Codes and times only.
+        """CREATE TABLE signature_streaks (
+            name TEXT PRIMARY KEY,
+            refusals INTEGER NOT NULL,
+            first_at {float},
+            last_at {float},
+            last_reason TEXT,
+            threshold INTEGER NOT NULL
+        )""",
+    ],
+    9: [
+        # Whether the HubSpot link is down (sync.rules.link): one row while
+        # HubSpot refuses the credential (a 401, a 403 MISSING_SCOPES), none
+        # while it is up, read by every worker, /readyz and `hubsync status`.
+        # A reason, a status and scope names only: no token, nothing personal.
+        """CREATE TABLE hubspot_link (
+            name TEXT PRIMARY KEY,
+            reason TEXT NOT NULL,
+            since {float} NOT NULL,
+            http_status INTEGER,
+            scopes TEXT NOT NULL
+        )""",
+    ],
 }
 
 LATEST_VERSION = max(MIGRATIONS)

@@ -1,14 +1,26 @@
-"""State every worker shares: echo marks, counters, the rate buckets and periodic turns."""
+"""State every worker shares: echo marks, counters, the rate buckets and periodic turns.
+
+And whether the HubSpot link is down (``mark_hubspot_link_down``).
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sync.ledger.db import INSERT_CHUNK, Cursor, SqlBase, chunks, moment, ts
 from sync.model import (
     RateBucket,
+    SubjectId,
+    SubjectWalk,
 )
+from sync.rules.link import PROBE_TURN, LinkState
+
+LINK = "hubspot"
+"""The ``hubspot_link`` row, present while the link is down (one link per ledger)."""
+LINK_PROBE = PROBE_TURN
+"""The ``turns`` row of the link's probes: one worker probes per interval."""
 
 
 class SharedPart(SqlBase):
@@ -82,6 +94,51 @@ class SharedPart(SqlBase):
                     "updated_at = excluded.updated_at",
                     (name, n, ts(now)),
                 )
+
+    def set_counts(self, values: dict[str, int], now: datetime) -> None:
+        """Set named shared values (a position, an estimate): the last writer's stand."""
+        with self._tx() as cur:
+            for name, value in sorted(values.items()):
+                self._set_count(cur, name, value, now)
+
+    def _set_count(self, cur: Cursor, name: str, value: int, now: datetime) -> None:
+        self._exec(
+            cur,
+            "INSERT INTO counters (name, value, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value, "
+            "updated_at = excluded.updated_at",
+            (name, value, ts(now)),
+        )
+
+    def walk_subjects(self, name: str, share: float, most: int, now: datetime) -> SubjectWalk:
+        """The next ``share`` of all subjects (at most ``most``) of the walk ``name``.
+
+        The walk moves on past them. Subjects are walked in ``subject_id``
+        order by position, which the counter ``<name>_position`` keeps for
+        every worker. Rows of erased
+        subjects stay (they are never deleted) and count, so a position
+        only moves forward: a subject added behind it is met next cycle, and
+        none ahead of it is skipped. After the last subject it starts over.
+        """
+        counter = f"{name}_position"
+        with self._tx() as cur:
+            row = self._exec(
+                cur, "SELECT value FROM counters WHERE name = ?", (counter,)
+            ).fetchone()
+            total = int(self._exec(cur, "SELECT COUNT(*) FROM subjects").fetchone()[0])
+            start = int(row[0]) if row is not None and int(row[0]) < total else 0
+            limit = min(most, math.ceil(total * share))
+            rows = self._exec(
+                cur,
+                "SELECT subject_id, email, erasure FROM subjects "
+                "ORDER BY subject_id LIMIT ? OFFSET ?",
+                (max(0, limit), start),
+            ).fetchall()
+            position = start + len(rows)
+            position = 0 if position >= total else position
+            self._set_count(cur, counter, position, now)
+        linked = tuple((SubjectId(r[0]), str(r[1])) for r in rows if r[1] and r[2] is None)
+        return SubjectWalk(linked=linked, position=position, total=total)
 
     def counts(self) -> dict[str, int]:
         """Every counter's total."""
@@ -164,4 +221,66 @@ class SharedPart(SqlBase):
             "VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET tokens = excluded.tokens, "
             "updated_at = excluded.updated_at, blocked_until = excluded.blocked_until",
             (name, tokens, now_s, blocked),
+        )
+
+    # -- the HubSpot link ----------------------------------------------------
+
+    def mark_hubspot_link_down(self, state: LinkState) -> bool:
+        """Record for every process that the HubSpot link is down; True when it was up.
+
+        While it stays down the first ``since`` is kept (a new reason replaces
+        the old one). Going down takes the probes' turn, so the first probe
+        comes one interval later (``sync.rules.link``).
+        """
+        status = state.http_status
+        scopes = ",".join(state.scopes)
+        with self._tx() as cur:
+            was_up = (
+                self._exec(cur, "SELECT 1 FROM hubspot_link WHERE name = ?", (LINK,)).fetchone()
+                is None
+            )
+            self._exec(
+                cur,
+                "INSERT INTO hubspot_link (name, reason, since, http_status, scopes) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "reason = excluded.reason, http_status = excluded.http_status, "
+                "scopes = excluded.scopes, "
+                "since = CASE WHEN hubspot_link.since < excluded.since "
+                "THEN hubspot_link.since ELSE excluded.since END",
+                (LINK, state.reason, ts(state.since), status, scopes),
+            )
+            if was_up:
+                self._exec(
+                    cur,
+                    "INSERT INTO turns (name, taken_at) VALUES (?, ?) ON CONFLICT (name) "
+                    "DO UPDATE SET taken_at = excluded.taken_at",
+                    (LINK_PROBE, ts(state.since)),
+                )
+        return was_up
+
+    def mark_hubspot_link_up(self) -> bool:
+        """Record that the HubSpot link works again; True when it was down until now."""
+        with self._tx() as cur:
+            gone = self._exec(
+                cur, "DELETE FROM hubspot_link WHERE name = ? RETURNING name", (LINK,)
+            ).fetchall()
+            self._exec(cur, "DELETE FROM turns WHERE name = ?", (LINK_PROBE,))
+        return bool(gone)
+
+    def hubspot_link(self) -> LinkState | None:
+        """Why the HubSpot link is down and since when, or None while it is up."""
+        with self._read() as cur:
+            row = self._exec(
+                cur,
+                "SELECT reason, since, http_status, scopes FROM hubspot_link WHERE name = ?",
+                (LINK,),
+            ).fetchone()
+        if row is None:
+            return None
+        reason, since, status, scopes = row
+        return LinkState(
+            reason=str(reason),
+            since=moment(float(since)),
+            http_status=int(status) if status is not None else None,
+            scopes=tuple(s for s in str(scopes).split(",") if s),
         )

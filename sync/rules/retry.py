@@ -14,10 +14,17 @@ applied                ``done``, with the effect's note       yes     the note o
                        (else a minute)
 ``RateLimited``        ``pending`` after the window (else     no      deferred, only if
                        10 s)                                          HubSpot answered
+``LinkDown``           ``pending`` until the link's first     no      deferred
+                       probe (``sync.rules.link``)
+``TransferHeld``       ``pending`` a minute (residency        no      deferred
+                       refuses what it needs to send)
 ``RetryableError``     ``pending`` after backoff, ``failed``  yes     retry_scheduled,
                        once attempts run out                          dead_lettered
 ``PermanentError``     ``failed`` (dead-lettered)             yes     dead_lettered
 =====================  =====================================  ======  =================
+
+``LinkDown`` comes first: a missing scope is also a ``PermanentError`` for
+callers that can do without the call, never for the event.
 
 Backoff is exponential with jitter (``RetryPolicy``); randomness is a function
 passed in, so tests choose it, and the time is always passed in.
@@ -31,13 +38,16 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sync.errors import (
+    LinkDown,
     RateLimited,
     RegisterNotSetUp,
     RetryableError,
     SubjectAbsent,
     SyncError,
+    TransferHeld,
 )
 from sync.model import ErrorClass, ErrorInfo, EventState
+from sync.rules import link
 
 Jitter = Callable[[float], float]
 """Maps a delay in seconds to the delay actually used."""
@@ -47,6 +57,7 @@ ABSENT = "absent"
 
 RATE_LIMIT_WAIT = timedelta(seconds=10)  # a 429 or a spent budget that named no window
 REGISTER_WAIT = timedelta(minutes=1)  # a register not set up or unreachable, no wait named
+TRANSFER_WAIT = timedelta(minutes=1)  # as long as the worker's residency hold (RESIDENCY_RETRY)
 
 
 def equal_jitter(delay_s: float) -> float:
@@ -100,7 +111,7 @@ class RetryPolicy:
 
 def error_info(error: SyncError) -> ErrorInfo:
     """What the ledger keeps of an error: class, code, status, correlation id, safe text."""
-    if isinstance(error, RetryableError):
+    if isinstance(error, RetryableError | LinkDown | TransferHeld):  # they wait, like a 5xx
         error_class = ErrorClass.RETRYABLE
     elif isinstance(error, SubjectAbsent):
         error_class = ErrorClass.SUBJECT_ABSENT
@@ -154,17 +165,9 @@ def decide(
     info = error_info(error)
     if isinstance(error, SubjectAbsent):
         return Decision(EventState.DONE, ABSENT, note=ABSENT, log_event="subject_absent")
-    if isinstance(error, RegisterNotSetUp):
-        # Nothing is wrong with the event: it waits for the operator's fix
-        # (named once by the step's log, /readyz, check and status) without
-        # spending its attempts, so the fix lets it through, not a replay.
-        wait = error.retry_after_s or REGISTER_WAIT.total_seconds()
-        return _deferred(info, now + timedelta(seconds=wait), "event_waiting_for_register")
-    if isinstance(error, RateLimited):
-        wait = error.retry_after_s or RATE_LIMIT_WAIT.total_seconds()
-        deferred = _deferred(info, now + timedelta(seconds=wait), "event_rate_limited")
-        # A 429 answer is a transfer HubSpot saw, so it is audited; a spent budget sent nothing.
-        return replace(deferred, audited=error.http_status is not None)
+    waiting = _waiting(error, info, now)
+    if waiting is not None:
+        return waiting
     retry_at = None
     if isinstance(error, RetryableError):
         retry_at = policy.decide(attempts, info, now, error.retry_after_s)
@@ -177,6 +180,34 @@ def decide(
             log_event="event_retry_scheduled",
         )
     return Decision(EventState.FAILED, "dead_lettered", error=info, log_event="event_dead_lettered")
+
+
+def _waiting(error: SyncError, info: ErrorInfo, now: datetime) -> Decision | None:
+    """The decision for what is not the event's fault: it waits, its attempt not counted.
+
+    None for any other error.
+    """
+    if isinstance(error, LinkDown):
+        # The credential, not the event: it waits for the link's first probe
+        # (the worker marks the link down). HubSpot answered: audited.
+        deferred = _deferred(info, now + link.FIRST_PROBE, "event_waiting_for_hubspot_link")
+        return replace(deferred, audited=True)
+    if isinstance(error, TransferHeld):
+        # Residency refuses what finishing it needs to send: asked again later.
+        deferred = _deferred(info, now + TRANSFER_WAIT, "event_held_for_residency")
+        return replace(deferred, audited=True)
+    if isinstance(error, RegisterNotSetUp):
+        # Nothing is wrong with the event: it waits for the operator's fix
+        # (named once by the step's log, /readyz, check and status) without
+        # spending its attempts, so the fix lets it through, not a replay.
+        wait = error.retry_after_s or REGISTER_WAIT.total_seconds()
+        return _deferred(info, now + timedelta(seconds=wait), "event_waiting_for_register")
+    if isinstance(error, RateLimited):
+        wait = error.retry_after_s or RATE_LIMIT_WAIT.total_seconds()
+        deferred = _deferred(info, now + timedelta(seconds=wait), "event_rate_limited")
+        # A 429 answer is a transfer HubSpot saw, so it is audited; a spent budget sent nothing.
+        return replace(deferred, audited=error.http_status is not None)
+    return None
 
 
 def _deferred(info: ErrorInfo, until: datetime, log_event: str) -> Decision:

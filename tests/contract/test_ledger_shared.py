@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from sync.ledger.sql import SqlLedger
+from sync.rules.link import LinkState
 from tests.conftest import T0
 from tests.contract.ledger_helpers import (
     at,
@@ -93,3 +94,22 @@ def test_of_many_workers_asking_at_once_exactly_one_has_the_turn(target: Target)
     finally:
         for opened in ledgers:
             opened.close()
+
+
+# -- the HubSpot link ------------------------------------------------------------
+
+
+def test_the_link_down_is_one_shared_state_keeping_its_first_moment(ledger: SqlLedger) -> None:
+    assert ledger.hubspot_link() is None
+    assert ledger.mark_hubspot_link_down(LinkState("unauthorized", at(5), http_status=401))
+    # Down again, for another reason: the reason follows, the first moment stays.
+    again = LinkState("missing_scopes", at(9), http_status=403, scopes=("oauth", "crm.x"))
+    assert not ledger.mark_hubspot_link_down(again)
+    assert ledger.hubspot_link() == LinkState(
+        "missing_scopes", at(5), http_status=403, scopes=("oauth", "crm.x")
+    )
+    # Going down took the probes' turn: the first probe waits for its interval.
+    assert not ledger.take_turn("hubspot_link_probe", timedelta(seconds=5), at(6))
+    assert ledger.mark_hubspot_link_up()
+    assert ledger.hubspot_link() is None
+    assert not ledger.mark_hubspot_link_up()

@@ -22,6 +22,7 @@ from sync import bootstrap
 from sync.clock import FixedClock
 from sync.model import Envelope, EventKind, EventState, NoticeKind
 from sync.operator import new_envelope
+from sync.settings import SubscriptionSettings
 from tests.e2e.conftest import Loop, build_loop, e2e_sandbox_config
 
 
@@ -78,17 +79,53 @@ def test_a_hubspot_edit_of_a_register_owned_field_is_set_back_and_audited(loop: 
     assert not [e for e in loop.register_events() if e.kind is EventKind.RECTIFICATION]
 
 
+def _a_period_later(loop: Loop) -> None:
+    """A worker a subscription-check period later runs until idle (the check takes its turn)."""
+    later = bootstrap.build_worker(
+        loop.settings, clock=FixedClock(datetime.now(UTC) + timedelta(minutes=16))
+    )
+    try:
+        later.run_until_idle()
+    finally:
+        later.close()
+
+
 def test_an_unsubscribe_in_hubspot_opts_the_register_out(loop: Loop) -> None:
+    """HubSpot may send no webhook for it (the sandbox's default): the periodic check finds it."""
     loop.link("C-1", "anna@example.se", first_name="Anna")
     assert not loop.customer("C-1")["marketing_opt_out"]
 
     loop.act("unsubscribe", email="anna@example.se")
     loop.settle()
+    assert not loop.customer("C-1")["marketing_opt_out"]  # no webhook told hubsync
+
+    _a_period_later(loop)
 
     assert loop.customer("C-1")["marketing_opt_out"]
-    kinds = [e.kind for e in loop.register_events() if e.state is EventState.DONE]
-    assert EventKind.MARKETING_OPT_OUT in kinds
+    [event] = [e for e in loop.register_events() if e.kind is EventKind.MARKETING_OPT_OUT]
+    assert event.event_id.startswith("subscription_check:C-1:")
+    assert event.state is EventState.DONE
     assert any(r.entry.kind == "marketing_opt_out" for r in loop.audit("register_updated"))
+
+
+def test_an_unsubscribe_webhook_opts_the_register_out_at_once(
+    ledger_settings: dict[str, Any], tmp_path: Path
+) -> None:
+    """Where HubSpot does send `hs_email_optout` changes, no check period is waited for."""
+    with ExitStack() as stack:
+        sandbox = stack.enter_context(
+            running_sandbox(e2e_sandbox_config(webhook_email_optout_changes=True))
+        )
+        loop = build_loop(stack, sandbox, ledger_settings, tmp_path)
+        loop.link("C-1", "anna@example.se", first_name="Anna")
+
+        loop.act("unsubscribe", email="anna@example.se")
+        loop.settle()
+
+        assert loop.customer("C-1")["marketing_opt_out"]
+        [event] = [e for e in loop.register_events() if e.kind is EventKind.MARKETING_OPT_OUT]
+        assert not event.event_id.startswith("subscription_check:")
+        assert event.state is EventState.DONE
 
 
 def test_a_gdpr_delete_in_hubspot_erases_the_register_record_and_suppresses_the_subject(
@@ -286,9 +323,13 @@ def test_an_unsubscribe_missed_by_the_webhooks_is_found_by_the_subscription_chec
     loop.settle()
     assert not loop.customer("C-1")["marketing_opt_out"]
 
-    # A period later, two workers: one of them reads the statuses, once.
+    # A period later, two workers: one of them reads the statuses, once (a cycle of
+    # one period: every subject in one turn).
     clock = FixedClock(datetime.now(UTC) + timedelta(minutes=16))
-    workers = [bootstrap.build_worker(loop.settings, clock=clock) for _ in range(2)]
+    one_turn = loop.settings.model_copy(
+        update={"subscriptions": SubscriptionSettings(check_cycle_hours=0.25)}
+    )
+    workers = [bootstrap.build_worker(one_turn, clock=clock) for _ in range(2)]
     try:
         with structlog.testing.capture_logs() as logs:
             for worker in workers:

@@ -7,19 +7,36 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from connectors.hubspot.sandbox.server import running_sandbox
 from sync import bootstrap
 from sync.clock import FixedClock
 from sync.model import EventKind
 from tests.contract.ledger_helpers import pending_webhooks
 from tests.contract.processes import read_line
-from tests.e2e.conftest import Loop
+from tests.e2e.conftest import Loop, build_loop, e2e_sandbox_config, undated_calls
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 LEASE_S = 60.0
+
+
+@pytest.fixture
+def loop(ledger_settings: dict[str, Any], tmp_path: Path) -> Iterator[Loop]:
+    """A loop whose sandbox sends `hs_email_optout` changes: two webhooks, not one."""
+    with ExitStack() as stack:
+        sandbox = stack.enter_context(
+            running_sandbox(e2e_sandbox_config(webhook_email_optout_changes=True))
+        )
+        yield build_loop(stack, sandbox, ledger_settings, tmp_path)
+        assert undated_calls(sandbox.base_url) == []
 
 
 def test_a_worker_killed_after_the_webhook_was_acknowledged_loses_no_event(loop: Loop) -> None:

@@ -81,6 +81,7 @@ def test_everything_in_order_is_ok_and_the_ledger_is_closed() -> None:
     assert report["ok"] is True
     assert list(report["checks"]) == [
         "settings", "ledger", "register", "hubspot", "scopes", "webhooks", "residency",
+        "legal_basis", "brands",
     ]  # fmt: skip
     assert report["checks"]["ledger"]["detail"] == "schema version 6"
     assert report["checks"]["scopes"]["detail"] == "all 2 needed scopes granted"

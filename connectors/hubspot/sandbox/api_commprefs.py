@@ -11,6 +11,7 @@ from connectors.hubspot.sandbox.call import Call, Handler, input_list, reply
 from connectors.hubspot.sandbox.context import Sandbox
 from connectors.hubspot.sandbox.errors import ApiError, validation_error
 from connectors.hubspot.sandbox.events import Source
+from connectors.hubspot.sandbox.subscriptions import UNSUBSCRIBED, check_legal_basis
 
 Route = tuple[str, str, Handler, bool]
 MAX_BATCH = 100
@@ -19,6 +20,23 @@ MAX_BATCH = 100
 def _require_channel(value: object) -> None:
     if value != "EMAIL":
         raise validation_error("channel is required and must be EMAIL", missingFields=["channel"])
+
+
+def _unsubscribe_basis(sb: Sandbox, body: dict[str, Any], *, batch: bool) -> None:
+    """Refuse an unsubscribe without its legal basis where the account demands one.
+
+    The single unsubscribe documents ``legalBasis`` and
+    ``legalBasisExplanation`` as "required for GDPR enabled portals"; for the
+    batch write it is unknown (``legal_basis_to_unsubscribe_batch``). An
+    address unsubscribing through an email's link needs none (``control``).
+    """
+    enforced = (
+        sb.config.legal_basis_to_unsubscribe_batch
+        if batch
+        else sb.config.legal_basis_to_unsubscribe
+    )
+    if enforced and sb.state.gdpr_enabled:
+        check_legal_basis(body.get("legalBasis"), body.get("legalBasisExplanation"), required=True)
 
 
 def v3_routes(sb: Sandbox) -> list[Route]:
@@ -44,6 +62,8 @@ def v3_routes(sb: Sandbox) -> list[Route]:
                     "emailAddress and subscriptionId are required",
                     missingFields=["emailAddress", "subscriptionId"],
                 )
+            if not subscribe:
+                _unsubscribe_basis(sb, body, batch=False)
             return reply(
                 state.v3_change(
                     email,
@@ -88,7 +108,11 @@ def dated_routes(sb: Sandbox) -> list[Route]:
 def v4_routes(sb: Sandbox, *, dated: bool = False) -> list[Route]:  # noqa: PLR0915 (one closure per endpoint)
     """`/communication-preferences/v4/...` (and the same under `2026-03`) bound to one sandbox.
 
-    ``dated``: per-item failures answer 200, not 207 (``dated_routes``).
+    ``dated``: per-item failures answer 200, not 207 (``dated_routes``). The
+    status reads and the unsubscribe-all calls take ``businessUnitId`` (a
+    brand; none: the default brand 0), as hubspot-api.md's v4 table and
+    hubspot-2026.md 4.3 list it; an unknown brand is a 400 for the whole
+    request (not documented: the most likely).
     """
     state = sb.state
     source = Source.app(sb.config.app_id)
@@ -120,15 +144,21 @@ def v4_routes(sb: Sandbox, *, dated: bool = False) -> list[Route]:  # noqa: PLR0
                 errors.append(exc)
         return results, errors
 
+    def brand(call: Call) -> int:
+        """The brand the call names (``businessUnitId``; none: the default), or a 400."""
+        return state.subscriptions.brand(call.query.get("businessUnitId"))
+
     def definitions(call: Call) -> Response:
         return envelope([d.to_json() for d in state.subscriptions.definitions.values()])
 
     def read(call: Call) -> Response:
         _require_channel(call.query.get("channel"))
-        return envelope(state.v4_statuses(call.params["subscriber"]))
+        return envelope(state.v4_statuses(call.params["subscriber"], brand(call)))
 
     def write_one(email: str, body: dict[str, Any]) -> dict[str, Any]:
         _require_channel(body.get("channel"))
+        if body.get("statusState") == UNSUBSCRIBED:
+            _unsubscribe_basis(sb, body, batch=True)
         return state.v4_set(
             email,
             body.get("subscriptionId"),
@@ -143,18 +173,19 @@ def v4_routes(sb: Sandbox, *, dated: bool = False) -> list[Route]:  # noqa: PLR0
 
     def read_wide(call: Call) -> Response:
         _require_channel(call.query.get("channel"))
-        return envelope(state.v4_wide_statuses(call.params["subscriber"]))
+        return envelope(state.v4_wide_statuses(call.params["subscriber"], brand(call)))
 
     def unsubscribe_all(call: Call) -> Response:
         _require_channel(call.query.get("channel"))
-        return envelope(state.v4_unsubscribe_all(call.params["subscriber"], source))
+        return envelope(state.v4_unsubscribe_all(call.params["subscriber"], source, brand(call)))
 
     def batch_read(call: Call) -> Response:
         _require_channel(call.query.get("channel"))
         emails = input_list(call.json_object(), limit=MAX_BATCH)
+        unit = brand(call)
         results, errors = per_item(
             emails,
-            lambda e: {"subscriberIdString": str(e), "statuses": state.v4_statuses(str(e))},
+            lambda e: {"subscriberIdString": str(e), "statuses": state.v4_statuses(str(e), unit)},
         )
         return envelope(results, errors)
 
@@ -176,11 +207,12 @@ def v4_routes(sb: Sandbox, *, dated: bool = False) -> list[Route]:  # noqa: PLR0
     def batch_unsubscribe_all(call: Call) -> Response:
         _require_channel(call.query.get("channel"))
         emails = input_list(call.json_object(), limit=MAX_BATCH)
+        unit = brand(call)
         results, errors = per_item(
             emails,
             lambda e: {
                 "subscriberIdString": str(e),
-                "statuses": state.v4_unsubscribe_all(str(e), source),
+                "statuses": state.v4_unsubscribe_all(str(e), source, unit),
             },
         )
         return envelope(results, errors)
@@ -188,11 +220,12 @@ def v4_routes(sb: Sandbox, *, dated: bool = False) -> list[Route]:  # noqa: PLR0
     def batch_read_wide(call: Call) -> Response:
         _require_channel(call.query.get("channel"))
         emails = input_list(call.json_object(), limit=MAX_BATCH)
+        unit = brand(call)
         results, errors = per_item(
             emails,
             lambda e: {
                 "subscriberIdString": str(e),
-                "wideStatuses": state.v4_wide_statuses(str(e)),
+                "wideStatuses": state.v4_wide_statuses(str(e), unit),
             },
         )
         return envelope(results, errors)

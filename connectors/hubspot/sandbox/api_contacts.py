@@ -7,9 +7,11 @@ from typing import Any
 
 from starlette.responses import Response
 
+from connectors.hubspot.sandbox import scopes as scope_rules
 from connectors.hubspot.sandbox import search as search_rules
-from connectors.hubspot.sandbox.associations import associations_json
+from connectors.hubspot.sandbox.associations import associations_json, list_route
 from connectors.hubspot.sandbox.call import Call, Handler, input_list, no_content, reply
+from connectors.hubspot.sandbox.config import MERGED_ID_ENDPOINTS
 from connectors.hubspot.sandbox.context import Sandbox
 from connectors.hubspot.sandbox.errors import ApiError, validation_error
 from connectors.hubspot.sandbox.events import Source
@@ -72,6 +74,23 @@ def contact_json(
     return out
 
 
+def written_json(contact: Contact, names: Sequence[str]) -> dict[str, Any]:
+    """An update's answer: the record with only the properties the update wrote.
+
+    HubSpot's batch-update example answers with the written properties only
+    (docs "Update contacts", batch/update), and an update that wrote nothing
+    answers ``"properties": []`` (HubSpot/hubspot-api-php#104). So nothing
+    else, ``hs_merged_object_ids`` included, may be read from an update's answer.
+    """
+    return {
+        "id": contact.id,
+        "properties": {name: contact.properties.get(name, "") for name in names},
+        "createdAt": iso_ms(contact.created_ms),
+        "updatedAt": iso_ms(contact.updated_ms),
+        "archived": contact.archived,
+    }
+
+
 def _properties_of(item: object) -> dict[str, Any]:
     props = item.get("properties") if isinstance(item, dict) else None
     if not isinstance(props, dict):
@@ -94,8 +113,17 @@ def routes(sb: Sandbox, *, dated: bool = False) -> list[Route]:  # noqa: PLR0915
     200 with ``errors`` and ``numErrors``, as the 2026-09 specification
     documents (no 207; hubspot-2026.md section 4.2); v3 answers 207. Updates
     on these paths obey the validation rules (``sandbox.validation``).
+
+    An old id of a merged contact finds the merged record only on the
+    endpoints ``merged_ids_resolve_on`` names (HubSpot documents it for reads
+    only: changelog "Updated merge functionality for contacts and companies";
+    hubspot-fidelity.md 2.4); elsewhere it is a 404 / ``OBJECT_NOT_FOUND``.
     """
     state = sb.state
+    resolves = sb.config.merged_ids_resolve_on
+    unknown = resolves - MERGED_ID_ENDPOINTS
+    if unknown:
+        raise ValueError(f"merged_ids_resolve_on names unknown endpoints: {sorted(unknown)}")
     app_source = Source.app(sb.config.app_id)
 
     def render(contact: Contact, call_props: Sequence[str] | None = None) -> dict[str, Any]:
@@ -140,10 +168,13 @@ def routes(sb: Sandbox, *, dated: bool = False) -> list[Route]:  # noqa: PLR0915
         return reply(body)
 
     def get_one(call: Call) -> Response:
+        wanted = [call.query_list("properties"), call.query_list("propertiesWithHistory")]
+        scope_rules.check_sensitive_read(sb, *wanted, dated=dated)
         contact = state.get(
             call.params["contact_id"],
             call.query.get("idProperty"),
             archived=call.query_bool("archived"),
+            resolve_merged="get" in resolves,
         )
         return reply(
             contact_json(
@@ -168,8 +199,9 @@ def routes(sb: Sandbox, *, dated: bool = False) -> list[Route]:  # noqa: PLR0915
             properties,
             app_source,
             call.query.get("idProperty"),
+            resolve_merged="update" in resolves,
         )
-        return reply(render(contact))
+        return reply(written_json(contact, list(properties)))
 
     def archive(call: Call) -> Response:
         state.archive(call.params["contact_id"], app_source)
@@ -178,6 +210,8 @@ def routes(sb: Sandbox, *, dated: bool = False) -> list[Route]:  # noqa: PLR0915
     def batch_read(call: Call) -> Response:
         body = call.json_object()
         history = _str_list(body.get("propertiesWithHistory"), "propertiesWithHistory")
+        wanted = _str_list(body.get("properties"), "properties")
+        scope_rules.check_sensitive_read(sb, wanted, history, dated=dated)  # before any 404
         inputs = input_list(body, limit=MAX_BATCH)
         if history and len(inputs) > MAX_HISTORY_BATCH:
             raise validation_error(
@@ -186,7 +220,10 @@ def routes(sb: Sandbox, *, dated: bool = False) -> list[Route]:  # noqa: PLR0915
             )
         ids = [str(i.get("id")) for i in inputs if isinstance(i, dict) and i.get("id") is not None]
         found, missing = state.batch_read(
-            ids, body.get("idProperty"), archived=call.query_bool("archived")
+            ids,
+            body.get("idProperty"),
+            archived=call.query_bool("archived"),
+            resolve_merged="batch_read" in resolves,
         )
         props = _str_list(body.get("properties"), "properties")
         results = [contact_json(c, state.schema, props, history) for c in found]
@@ -235,8 +272,11 @@ def routes(sb: Sandbox, *, dated: bool = False) -> list[Route]:  # noqa: PLR0915
         inputs = update_inputs(call.json_object())
         if dated:  # 2026-09 enforces the account's validation rules on writes
             sb.validation.check([(i.id, i.properties) for i in inputs])
-        outcome = state.batch_update(inputs, app_source)
-        return batch_reply([render(c) for c in outcome.results], outcome.errors, 200)
+        outcome = state.batch_update(inputs, app_source, resolve_merged="batch_update" in resolves)
+        results = [
+            written_json(c, w) for c, w in zip(outcome.results, outcome.written, strict=True)
+        ]
+        return batch_reply(results, outcome.errors, 200)
 
     def batch_upsert(call: Call) -> Response:
         outcome = state.batch_upsert(update_inputs(call.json_object()), app_source)
@@ -264,7 +304,12 @@ def routes(sb: Sandbox, *, dated: bool = False) -> list[Route]:  # noqa: PLR0915
         object_id = body.get("objectId")
         if object_id is None or object_id == "":
             raise validation_error("objectId is required", missingFields=["objectId"])
-        state.gdpr_delete(str(object_id), body.get("idProperty"), app_source)
+        state.gdpr_delete(
+            str(object_id),
+            body.get("idProperty"),
+            app_source,
+            resolve_merged="gdpr_delete" in resolves,
+        )
         return no_content()
 
     def merge(call: Call) -> Response:
@@ -289,6 +334,7 @@ def routes(sb: Sandbox, *, dated: bool = False) -> list[Route]:  # noqa: PLR0915
         ("POST", "/gdpr-delete", gdpr_delete, False),
         ("POST", "/merge", merge, False),
         ("GET", "/{contact_id}", get_one, False),
+        list_route(sb),
         ("PATCH", "/{contact_id}", update, False),
         ("DELETE", "/{contact_id}", archive, False),
     ]

@@ -25,8 +25,14 @@ def routes(sb: Sandbox) -> list[Route]:
     state = sb.state
 
     def list_properties(call: Call) -> Response:
+        """One sensitivity level's properties (``dataSensitivity``, default ``non_sensitive``).
+
+        Listing needs no sensitive scope: those "are not required to retrieve
+        schema information" (sensitive-data guide); reading values does.
+        """
         _check_type(call)
-        props = state.property_call(lambda s: [p.to_json() for p in s.properties.values()])
+        level = call.query.get("dataSensitivity")
+        props = state.property_call(lambda s: [p.to_json() for p in s.listed(level)])
         return reply({"results": [] if call.query_bool("archived") else props})
 
     def read_property(call: Call) -> Response:

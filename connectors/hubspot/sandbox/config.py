@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from connectors.hubspot.scopes import REQUIRED_SCOPES
 
 DEFAULT_PORT = 8089
+MERGED_ID_ENDPOINTS = frozenset({"get", "batch_read", "update", "batch_update", "gdpr_delete"})
+"""The contact endpoints ``SandboxConfig.merged_ids_resolve_on`` may name (update: PATCH)."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,17 @@ class SandboxConfig:
     app_id: int = 1234567
     time_zone: str = "UTC"  # IANA name: account details and the daily reset follow it
     gdpr_enabled: bool = True
+    # The account's brands (business units, HubSpot's Brands add-on); 0 is the default
+    # brand, always there. Each has its own unsubscribe-all, named by `businessUnitId`
+    # on the status calls (sandbox/subscriptions.py). Default: the default brand only.
+    business_unit_ids: tuple[int, ...] = (0,)
+    # In a GDPR-enabled account, the single unsubscribe refuses a write without
+    # `legalBasis` and `legalBasisExplanation` (HubSpot's "Unsubscribe a contact"
+    # reference, communication preferences v3: "required for GDPR enabled portals").
+    legal_basis_to_unsubscribe: bool = True
+    # Unknown: whether the batch status write enforces it for `UNSUBSCRIBED` too
+    # (optional in its schema; hubspot-fidelity.md 2.5). Tests run both.
+    legal_basis_to_unsubscribe_batch: bool = False
     # A GDPR delete sends contact.privacyDeletion and contact.deletion; which
     # comes first is not documented, so tests run both orders.
     gdpr_deletion_first: bool = False
@@ -48,6 +61,16 @@ class SandboxConfig:
     # Whether a per-item error of a batch names its input in `context` (`ids`,
     # `subscriberIdString`); HubSpot does not always (hubspot-fidelity.md). Tests run both.
     batch_errors_name_inputs: bool = True
+    # Which endpoints answer an OLD id of a merged contact with the merged record
+    # (the others answer 404 / OBJECT_NOT_FOUND). HubSpot: "fetching any records
+    # using the original IDs will return the new merged record" (changelog
+    # "updated merge functionality"); writes and gdpr-delete are not documented
+    # (hubspot-fidelity.md 2.4). Names: MERGED_ID_ENDPOINTS. Tests run several.
+    merged_ids_resolve_on: frozenset[str] = frozenset({"get", "batch_read"})
+    # The most associations one page of the association list gives (HubSpot caps `limit`
+    # at 500); a contact read names the first 100 of a type and pages the rest
+    # (sandbox/associations.py). Tests lower it so a few hundred objects page several times.
+    association_page_size: int = 500
     # Scopes the token was granted (access-token info): every one hubsync needs.
     scopes: frozenset[str] = frozenset(REQUIRED_SCOPES)
     # What the token is (hubspot-2026.md section 1.1): "project_app" (a static token with
@@ -66,7 +89,27 @@ class SandboxConfig:
     # Send the generic `object.*` events (objectTypeId "0-1") a project's `crmObjects`
     # subscriptions get, instead of the classic `contact.*` ones.
     webhook_generic_events: bool = False
+    # Whether `contact.propertyChange` is sent for `hs_email_optout` and
+    # `hs_email_optout_<id>`. Unknown today: a 2020 community thread says
+    # `hs_email_optout` "cannot be selected" for property-change webhooks
+    # (community.hubspot.com "Webhook for contact opting out of email", m-p/320868),
+    # and the `eventType` enum has no communication-preference event
+    # (hubspot-fidelity.md 2.5). Off, so hubsync's periodic subscription check
+    # must find opt-outs on its own; tests of the webhook path turn it on.
+    webhook_email_optout_changes: bool = False
     webhook_batch_window_ms: int = 50
+    # Whether a delivery answered 400, 401, 403, 404 or 405 is tried again. HubSpot
+    # does not retry those (HubSpot staff, community thread "Webhooks response",
+    # td-p/277558; the older webhooks doc quoted in integrate.hubspot.com "what does
+    # will retry mean"); today's policy is partly unknown (hubspot-fidelity.md 2.6).
+    # False (default): given up at once, so a refused batch is lost as in HubSpot.
+    webhook_retry_client_errors: bool = False
+    # eventId "is not guaranteed to be unique" (webhooks doc, field table). 0: each
+    # event gets a new id; n > 0: ids run 1..n and start over, so distinct events share one.
+    webhook_event_id_cycle: int = 0
+    # Delivery is at least once: True sends every batch a second time after its 2xx
+    # (attemptNumber + 1), as HubSpot does when it missed the answer.
+    webhook_redeliver: bool = False
     # Faults (deterministic with `seed`).
     error_rate: float = 0.0
     error_status: int = 500

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 
 from connectors.hubspot.sandbox.config import SandboxConfig
 from connectors.hubspot.sandbox.faults import FaultInjector, FaultSettings
@@ -29,9 +30,30 @@ class Sandbox:
     requests: RequestLog
     validation: ValidationRules = field(default_factory=ValidationRules)
     stopping: threading.Event = field(default_factory=threading.Event)
+    started_with: SandboxConfig | None = None  # `config` as built; `reset` goes back to it
+
+    def __post_init__(self) -> None:
+        if self.started_with is None:
+            self.started_with = self.config
+
+    def set_token(self, access_token: str | None) -> None:
+        """Accept only ``access_token`` from the next call on (``None``: any token).
+
+        A rotation, as HubSpot's "Rotate and expire this token now" (the
+        private app's Auth tab): the old token answers 401 at once.
+        """
+        self.config = replace(self.config, access_token=access_token)
+
+    def set_scopes(self, scopes: Iterable[str]) -> None:
+        """The app's scopes from the next call on: a call needing one it lost answers 403
+        ``MISSING_SCOPES`` (``scopes.check``), as after a scope is removed in the app's settings.
+        """
+        self.config = replace(self.config, scopes=frozenset(scopes))
 
     def reset(self) -> None:
-        """Everything back to a fresh start (`POST /_sandbox/reset`)."""
+        """Everything back to a fresh start (`POST /_sandbox/reset`), the auth settings too."""
+        if self.started_with is not None:
+            self.config = self.started_with
         self.state.reset()
         self.limiter.reset()
         self.faults.reset()
@@ -57,12 +79,17 @@ def build_sandbox(config: SandboxConfig, clock: Clock = time.time) -> Sandbox:
         queue_limit=config.webhook_queue_limit,
         log_size=config.delivery_log_size,
         generic_events=config.webhook_generic_events,
+        retry_client_errors=config.webhook_retry_client_errors,
+        event_id_cycle=config.webhook_event_id_cycle,
+        redeliver=config.webhook_redeliver,
+        email_optout_changes=config.webhook_email_optout_changes,
     )
     state = SandboxState(
         clock=clock,
         app_id=config.app_id,
         gdpr_enabled=config.gdpr_enabled,
         gdpr_deletion_first=config.gdpr_deletion_first,
+        business_unit_ids=config.business_unit_ids,
         on_events=webhooks.emit,
     )
     limiter = RateLimiter(

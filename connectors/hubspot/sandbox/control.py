@@ -2,6 +2,13 @@
 
 Actions change state exactly as the corresponding HubSpot-side action would and emit the
 same webhooks; they are not authenticated, rate limited or subject to faults.
+
+`/_sandbox/auth` does what an account's super admin can do to the app at any time:
+rotate its token (`{"access_token": "new"}`: the old one answers 401 from the next
+call on; `null` accepts any token), remove or grant scopes (`{"remove_scopes": [...]}`,
+`{"add_scopes": [...]}`, or all of them as `{"scopes": [...]}`: a call needing a
+missing one answers 403 `MISSING_SCOPES`), and `{"restore": true}` goes back to the
+settings the sandbox started with. It never shows a token, only whether one is fixed.
 """
 
 from __future__ import annotations
@@ -41,6 +48,42 @@ def _field(body: dict[str, Any], name: str) -> str:
     if value is None or value == "":
         raise validation_error(f"{name} is required", missingFields=[name])
     return str(value)
+
+
+def _names(body: dict[str, Any], name: str) -> list[str] | None:
+    """A list of strings in the body (scope names), or None when absent."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise validation_error(f"{name} must be a list of strings")
+    return list(value)
+
+
+def configure_auth(sb: Sandbox, body: dict[str, Any]) -> None:
+    """Apply a `POST /_sandbox/auth` body: restore first, then the token, then the scopes.
+
+    The whole body is checked before anything changes: a 400 changes nothing.
+    """
+    token = body.get("access_token")
+    if token is not None and (not isinstance(token, str) or not token):
+        raise validation_error("access_token must be a non-empty string or null")
+    exact, add, remove = (_names(body, n) for n in ("scopes", "add_scopes", "remove_scopes"))
+    start = sb.started_with or sb.config
+    if body.get("restore"):
+        sb.set_token(start.access_token)
+        sb.set_scopes(start.scopes)
+    if "access_token" in body:
+        sb.set_token(token)
+    scopes = set(sb.config.scopes if exact is None else exact)
+    scopes = (scopes | set(add or ())) - set(remove or ())
+    if scopes != sb.config.scopes:
+        sb.set_scopes(scopes)
+
+
+def auth_view(sb: Sandbox) -> dict[str, Any]:
+    """What `/_sandbox/auth` shows: whether a token is fixed (never the token) and the scopes."""
+    return {"token_fixed": sb.config.access_token is not None, "scopes": sorted(sb.config.scopes)}
 
 
 def _props(body: dict[str, Any]) -> dict[str, Any]:
@@ -89,8 +132,8 @@ def actions(sb: Sandbox) -> dict[str, Action]:
         email = _field(body, "email")
         sub_id = body.get("subscription_id")
         link = Source.email_link()
-        if sub_id is None:
-            state.v4_unsubscribe_all(email, link)
+        if sub_id is None:  # a brand's "unsubscribe from all" (`business_unit_id`; none: 0)
+            state.v4_unsubscribe_all(email, link, body.get("business_unit_id"))
         else:
             state.v4_set(
                 email, sub_id, UNSUBSCRIBED, legal_basis=None, explanation=None, source=link
@@ -170,6 +213,11 @@ def routes(sb: Sandbox) -> list[Route]:
             return JSONResponse(sb.validation.configure(await _body(request)))
         return JSONResponse(sb.validation.to_json())
 
+    async def auth(request: Request) -> Response:
+        if request.method == "POST":
+            configure_auth(sb, await _body(request))
+        return JSONResponse(auth_view(sb))
+
     async def webhooks(request: Request) -> Response:
         if request.method == "POST":
             body = await _body(request)
@@ -182,6 +230,11 @@ def routes(sb: Sandbox) -> list[Route]:
                 url=body.get("url", sb.webhooks.url),
                 properties=frozenset(props) if props is not None else None,
             )
+            raw = body.get("send")  # items delivered exactly as given (a malformed event)
+            if raw is not None:
+                if not isinstance(raw, list):
+                    raise validation_error("send must be an array of items")
+                sb.webhooks.send_raw(raw)
         return JSONResponse(
             {
                 "url": sb.webhooks.url,
@@ -209,5 +262,6 @@ def routes(sb: Sandbox) -> list[Route]:
         Route("/_sandbox/faults", _guard(faults), methods=["GET", "POST"]),
         Route("/_sandbox/validation", _guard(validation), methods=["GET", "POST"]),
         Route("/_sandbox/webhooks", _guard(webhooks), methods=["GET", "POST"]),
+        Route("/_sandbox/auth", _guard(auth), methods=["GET", "POST"]),
         Route("/_sandbox/actions/{action}", _guard(action), methods=["POST"]),
     ]

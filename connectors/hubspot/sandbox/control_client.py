@@ -48,6 +48,22 @@ class SandboxControl:
         """True when no webhook is queued, waiting for a retry or being delivered."""
         return bool(self._call("GET", "/webhooks")["idle"])
 
+    def rotate_token(self, access_token: str | None) -> None:
+        """Accept only ``access_token`` from now on (the old one answers 401); None: any token."""
+        self._call("POST", "/auth", {"access_token": access_token})
+
+    def remove_scopes(self, *scopes: str) -> None:
+        """Take scopes from the app: calls that need them answer 403 ``MISSING_SCOPES``."""
+        self._call("POST", "/auth", {"remove_scopes": list(scopes)})
+
+    def restore_auth(self) -> None:
+        """The token and scopes the sandbox started with."""
+        self._call("POST", "/auth", {"restore": True})
+
+    def auth(self) -> dict[str, Any]:
+        """Whether a token is fixed (never the token) and the app's scopes."""
+        return dict(self._call("GET", "/auth"))
+
     def close(self) -> None:
         """Release the HTTP session."""
         self._session.close()

@@ -1,11 +1,22 @@
-"""The contact property schema: HubSpot's built-in properties and groups, plus API-created ones."""
+"""The contact property schema: HubSpot's built-in properties and groups, plus API-created ones.
+
+Each property carries a ``dataSensitivity`` (``non_sensitive``, ``sensitive``,
+``highly_sensitive``; properties reference "Read all properties", whose
+``Property`` has the field). Sensitive Data properties exist only where an
+Enterprise account created them; the sandbox has none built in, and a
+property create may name the level.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.hubspot.sandbox.errors import ApiError, not_found, validation_error
+
+SENSITIVITY_LEVELS = ("non_sensitive", "sensitive", "highly_sensitive")
+"""HubSpot's ``dataSensitivity`` values; ``non_sensitive`` is the default."""
 
 PROPERTY_TYPES = frozenset({"string", "number", "date", "datetime", "enumeration", "bool"})
 FIELD_TYPES = frozenset(
@@ -52,6 +63,7 @@ class PropertyDef:
     display_order: int = -1
     created_at: str = "2019-08-06T02:41:52.000Z"
     updated_at: str = "2019-08-06T02:41:52.000Z"
+    data_sensitivity: str = "non_sensitive"
 
     def to_json(self) -> dict[str, Any]:
         """The property's JSON (`Property` model)."""
@@ -70,6 +82,7 @@ class PropertyDef:
             "hidden": False,
             "formField": not self.read_only,
             "archived": False,
+            "dataSensitivity": self.data_sensitivity,
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
             "modificationMetadata": {
@@ -205,12 +218,33 @@ class PropertySchema:
         self._subscription_ids = subscription_ids
         self.properties: dict[str, PropertyDef] = {}
         self.groups: dict[str, PropertyGroup] = {}
+        self.concurrent_group_creates: set[str] = set()
         self.reset()
 
     def reset(self) -> None:
         """Back to the built-in properties and groups only."""
         self.properties = {p.name: p for p in builtin_properties(self._subscription_ids)}
         self.groups = {g.name: g for g in builtin_groups()}
+        self.concurrent_group_creates = set()
+
+    def listed(self, data_sensitivity: str | None) -> list[PropertyDef]:
+        """The properties a list shows: one sensitivity level, ``non_sensitive`` by default.
+
+        "If you don't include this parameter ... only non-sensitive properties
+        will be returned" (sensitive-data guide, "Access and manage Sensitive
+        Data"); 400 for a value that is not a level.
+        """
+        level = data_sensitivity or "non_sensitive"
+        if level not in SENSITIVITY_LEVELS:
+            raise validation_error(
+                f"dataSensitivity {level} is not one of {', '.join(SENSITIVITY_LEVELS)}",
+                invalidPropertyName=["dataSensitivity"],
+            )
+        return [p for p in self.properties.values() if p.data_sensitivity == level]
+
+    def levels_of(self, names: Iterable[str]) -> set[str]:
+        """The sensitivity levels of the known properties among ``names``."""
+        return {p.data_sensitivity for n in names if (p := self.properties.get(n)) is not None}
 
     def get(self, name: str) -> PropertyDef:
         """One property, or 404 as HubSpot answers for an unknown name."""
@@ -241,6 +275,9 @@ class PropertySchema:
             raise validation_error(f"Property group {body['groupName']} does not exist")
         if name in self.properties:
             raise ApiError(409, "OBJECT_ALREADY_EXISTS", f"Property named '{name}' already exists.")
+        sensitivity = body.get("dataSensitivity") or "non_sensitive"
+        if sensitivity not in SENSITIVITY_LEVELS:
+            raise validation_error(f"dataSensitivity {sensitivity} is not valid")
         options = body.get("options") or []
         if not isinstance(options, list):
             raise validation_error("options must be a list")
@@ -259,14 +296,24 @@ class PropertySchema:
             display_order=int(body.get("displayOrder", -1)),
             created_at=now_iso,
             updated_at=now_iso,
+            data_sensitivity=str(sensitivity),
         )
         self.properties[name] = prop
         return prop
 
     def get_group(self, name: str) -> PropertyGroup:
-        """One group, or 404."""
+        """One group, or 404.
+
+        A name in ``concurrent_group_creates`` stands for another client
+        creating that group just after this read missed it: the read answers
+        404 and the group exists from then on (once), so the reader's create
+        meets HubSpot's 409, deterministically.
+        """
         group = self.groups.get(name)
         if group is None:
+            if name in self.concurrent_group_creates:
+                self.concurrent_group_creates.discard(name)
+                self.groups[name] = PropertyGroup(name, name)
             raise not_found(f"Unable to find property group {name} for object type 0-1")
         return group
 

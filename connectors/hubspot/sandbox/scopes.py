@@ -14,9 +14,13 @@ own older tests), against ``SandboxConfig.scopes``;
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from connectors.hubspot.sandbox.errors import ApiError
+
+if TYPE_CHECKING:
+    from connectors.hubspot.sandbox.context import Sandbox
 
 READ_WRITE = "communication_preferences.read_write"
 IMPLIED = {
@@ -74,6 +78,41 @@ def granted(scopes: Iterable[str]) -> frozenset[str]:
     for scope in list(held):
         held |= IMPLIED.get(scope, frozenset())
     return frozenset(held)
+
+
+SENSITIVE_READ = {
+    "sensitive": "crm.objects.contacts.sensitive.read.v2",
+    "highly_sensitive": "crm.objects.contacts.highly_sensitive.read.v2",
+}
+"""The scope that reads the values of each sensitive level (2026-09 names, hubspot-2026.md
+section 4.2). Sensitive scopes "are required ... to access the property values" but "not
+required to retrieve schema information" (sensitive-data guide, "Access and manage
+Sensitive Data"). Whether a read without them is refused or silently leaves the values
+out is not documented; the sandbox refuses (403 ``MISSING_SCOPES``), the reading of
+"required" that lets hubsync say what it could not export."""
+
+
+def check_values(levels: Iterable[str], scopes: Iterable[str]) -> None:
+    """Raise the 403 ``MISSING_SCOPES`` a read of values at these sensitivity levels meets."""
+    needed = sorted({SENSITIVE_READ[level] for level in levels if level in SENSITIVE_READ})
+    missing = [s for s in needed if s not in granted(scopes)]
+    if missing:
+        raise ApiError(
+            403,
+            "MISSING_SCOPES",
+            "This app hasn't been granted all required scopes to make this call.",
+            context={"missingScopes": missing, "requiredGrantedScopes": missing},
+        )
+
+
+def check_sensitive_read(sb: Sandbox, *names: Sequence[str] | None, dated: bool) -> None:
+    """On the 2026-09 paths, 403 for a read naming a property whose values need a scope
+    the token lacks (the sandbox's other paths serve its older tests and do not check)."""
+    if not dated:
+        return
+    wanted = [name for group in names for name in group or ()]
+    levels = sb.state.property_call(lambda schema: schema.levels_of(wanted))
+    check_values(levels, sb.config.scopes)
 
 
 def check(method: str, path: str, scopes: Iterable[str]) -> None:

@@ -103,6 +103,8 @@ class BatchOutcome:
 
     results: list[Any] = field(default_factory=list)
     errors: list[ApiError] = field(default_factory=list)
+    written: list[tuple[str, ...]] = field(default_factory=list)
+    """For updates: the property names each result was written with (its answer shows those)."""
 
 
 def _value_str(value: object) -> str:
@@ -183,6 +185,7 @@ class SandboxState:
         gdpr_enabled: bool = True,
         gdpr_deletion_first: bool = False,
         on_events: EventSink | None = None,
+        business_unit_ids: Iterable[int] = (0,),
     ) -> None:
         self._lock = threading.RLock()
         self._clock = clock
@@ -190,7 +193,7 @@ class SandboxState:
         self.gdpr_enabled = gdpr_enabled
         self._gdpr_deletion_first = gdpr_deletion_first
         self._on_events = on_events
-        self.subscriptions = SubscriptionStore()
+        self.subscriptions = SubscriptionStore(business_unit_ids)
         self.schema = PropertySchema(
             [(d.id, d.name) for d in self.subscriptions.definitions.values()]
         )
@@ -232,9 +235,17 @@ class SandboxState:
         self._next_id += 1
         return new
 
-    def _find(self, key: str, id_property: str | None, *, archived: bool = False) -> Contact | None:
+    def _find(
+        self,
+        key: str,
+        id_property: str | None,
+        *,
+        archived: bool = False,
+        resolve_merged: bool = True,
+    ) -> Contact | None:
+        """``resolve_merged``: an old id of a merged contact finds the merged record."""
         if id_property in (None, "", "hs_object_id"):
-            contact = self._contacts.get(self._aliases.get(key, key))
+            contact = self._contacts.get(self._aliases.get(key, key) if resolve_merged else key)
         elif id_property == "email":
             email = normalise_email(key)
             if not archived:
@@ -263,8 +274,15 @@ class SandboxState:
             return None
         return contact
 
-    def _require(self, key: str, id_property: str | None, *, archived: bool = False) -> Contact:
-        contact = self._find(key, id_property, archived=archived)
+    def _require(
+        self,
+        key: str,
+        id_property: str | None,
+        *,
+        archived: bool = False,
+        resolve_merged: bool = True,
+    ) -> Contact:
+        contact = self._find(key, id_property, archived=archived, resolve_merged=resolve_merged)
         if contact is None:
             raise not_found(
                 "resource not found"
@@ -412,10 +430,17 @@ class SandboxState:
 
     # --- contacts -----------------------------------------------------------------------
 
-    def get(self, key: str, id_property: str | None = None, *, archived: bool = False) -> Contact:
-        """Read one contact by id (old merged ids resolve) or unique property; 404 otherwise."""
+    def get(
+        self,
+        key: str,
+        id_property: str | None = None,
+        *,
+        archived: bool = False,
+        resolve_merged: bool = True,
+    ) -> Contact:
+        """Read one contact by id (old merged ids resolve if asked) or unique property; else 404."""
         with self._lock:
-            return self._require(key, id_property, archived=archived)
+            return self._require(key, id_property, archived=archived, resolve_merged=resolve_merged)
 
     def page(
         self, limit: int, after: str | None, *, archived: bool = False
@@ -447,10 +472,12 @@ class SandboxState:
         properties: Mapping[str, object],
         source: Source,
         id_property: str | None = None,
+        *,
+        resolve_merged: bool = True,
     ) -> Contact:
         """Update properties (`""` clears one); 404 unknown, 400 invalid, 409 email taken."""
         with self._lock:
-            contact = self._require(key, id_property)
+            contact = self._require(key, id_property, resolve_merged=resolve_merged)
             values = self._validate(properties, contact_id=contact.id)
             events: list[ContactEvent] = []
             now = self._now()
@@ -508,10 +535,18 @@ class SandboxState:
                 ids.append(object_id)
             return contact
 
-    def gdpr_delete(self, object_id: str, id_property: str | None, source: Source) -> str | None:
+    def gdpr_delete(
+        self,
+        object_id: str,
+        id_property: str | None,
+        source: Source,
+        *,
+        resolve_merged: bool = True,
+    ) -> str | None:
         """Permanently delete and blocklist the email(s); by email, blocklist even with no contact.
 
-        Returns the deleted contact id, if any. An unknown record id is a 404.
+        Returns the deleted contact id, if any. An unknown record id is a 404
+        (so is an old merged id unless ``resolve_merged``).
         """
         with self._lock:
             by_email = id_property == "email"
@@ -520,8 +555,10 @@ class SandboxState:
                 self._blocklist.add(email)
                 contact = self._find(email, "email") or self._find(email, "email", archived=True)
             else:
-                contact = self._find(object_id, id_property) or self._find(
-                    object_id, id_property, archived=True
+                contact = self._find(
+                    object_id, id_property, resolve_merged=resolve_merged
+                ) or self._find(
+                    object_id, id_property, archived=True, resolve_merged=resolve_merged
                 )
                 if contact is None:
                     raise not_found("resource not found", ids=[object_id])
@@ -610,14 +647,21 @@ class SandboxState:
     # --- batches (atomic: the lock is held for the whole batch) -------------------------
 
     def batch_read(
-        self, ids: Iterable[str], id_property: str | None, *, archived: bool = False
+        self,
+        ids: Iterable[str],
+        id_property: str | None,
+        *,
+        archived: bool = False,
+        resolve_merged: bool = True,
     ) -> tuple[list[Contact], list[str]]:
         """Found contacts (deduplicated) and the ids that were not found."""
         with self._lock:
             found: dict[str, Contact] = {}
             missing: list[str] = []
             for key in ids:
-                contact = self._find(key, id_property, archived=archived)
+                contact = self._find(
+                    key, id_property, archived=archived, resolve_merged=resolve_merged
+                )
                 if contact is None:
                     missing.append(key)
                 else:
@@ -652,15 +696,22 @@ class SandboxState:
             self._emit(events)
             return outcome
 
-    def batch_update(self, inputs: list[UpdateInput], source: Source) -> BatchOutcome:
-        """Update many; unknown ids and invalid inputs become per-item errors."""
+    def batch_update(
+        self, inputs: list[UpdateInput], source: Source, *, resolve_merged: bool = True
+    ) -> BatchOutcome:
+        """Update many; unknown ids and invalid inputs become per-item errors.
+
+        An old id of a merged contact is unknown here unless ``resolve_merged``.
+        """
         with self._lock:
             outcome = BatchOutcome()
             events: list[ContactEvent] = []
             now = self._now()
             for item in inputs:
                 try:
-                    contact = self._require(item.id, item.id_property)
+                    contact = self._require(
+                        item.id, item.id_property, resolve_merged=resolve_merged
+                    )
                     values = self._validate(item.properties, contact_id=contact.id)
                 except ApiError as exc:
                     exc.context = {"ids": [item.id]}
@@ -668,6 +719,7 @@ class SandboxState:
                     continue
                 self._apply(contact, values, source, now, events)
                 outcome.results.append(contact)
+                outcome.written.append(tuple(values))
             self._emit(events)
             return outcome
 
@@ -803,13 +855,19 @@ class SandboxState:
             [change] = self._set_states(email, [(definition.id, str(state))], basis, text, source)
             return self.subscriptions.v4_status(email, definition.id, change.reason)
 
-    def v4_unsubscribe_all(self, email: str, source: Source) -> list[dict[str, Any]]:
-        """Opt an address out of all email; `PublicStatus` per subscription type."""
+    def v4_unsubscribe_all(
+        self, email: str, source: Source, brand: object = None
+    ) -> list[dict[str, Any]]:
+        """Opt an address out of all of a brand's email (none named: the default brand);
+        `PublicStatus` per subscription type of that brand."""
         with self._lock:
             email = self._subscriber_email(email)
             now = self._now()
             changes = self.subscriptions.unsubscribe_all(
-                email, now=iso_ms(now), source="PORTAL_WIDE_STATUS"
+                email,
+                now=iso_ms(now),
+                source="PORTAL_WIDE_STATUS",
+                brand=self.subscriptions.brand(brand),
             )
             events: list[ContactEvent] = []
             self._sync_optout(email, source, now, events)
@@ -823,15 +881,19 @@ class SandboxState:
         with self._lock:
             return self.subscriptions.v3_statuses(self._subscriber_email(email))
 
-    def v4_statuses(self, email: str) -> list[dict[str, Any]]:
-        """v4 view of an address's statuses."""
+    def v4_statuses(self, email: str, brand: object = None) -> list[dict[str, Any]]:
+        """v4 view of an address's statuses (of one brand's types; none named: the default)."""
         with self._lock:
-            return self.subscriptions.v4_statuses(self._subscriber_email(email))
+            return self.subscriptions.v4_statuses(
+                self._subscriber_email(email), self.subscriptions.brand(brand)
+            )
 
-    def v4_wide_statuses(self, email: str) -> list[dict[str, Any]]:
-        """v4 unsubscribe-all status of an address."""
+    def v4_wide_statuses(self, email: str, brand: object = None) -> list[dict[str, Any]]:
+        """v4 unsubscribe-all status of an address (of one brand; none named: the default)."""
         with self._lock:
-            return self.subscriptions.v4_wide_statuses(self._subscriber_email(email))
+            return self.subscriptions.v4_wide_statuses(
+                self._subscriber_email(email), self.subscriptions.brand(brand)
+            )
 
     def subscriber_contact_ids(self, email: str) -> list[str]:
         """Live contact ids that carry this address."""

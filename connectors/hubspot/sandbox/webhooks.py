@@ -5,6 +5,11 @@ One background thread (started by `start()`, never by the constructor) batches e
 answer, a timeout or a connection error, with `attemptNumber` counting up from 0, until
 `max_attempts` deliveries were made. Queued events are bounded; the oldest are dropped
 (and counted) when the receiver is gone for long.
+
+As HubSpot (hubspot-fidelity.md 2.6): a 400, 401, 403, 404 or 405 is not retried unless
+`retry_client_errors`; `event_id_cycle` makes eventIds repeat ("not guaranteed to be
+unique", webhooks doc); `redeliver` sends each batch again after its 2xx (at least once).
+`send_raw` queues items exactly as given (a malformed event, for tests).
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ SUBSCRIPTION_IDS = {
 }
 PROPERTY_SUBSCRIPTION_BASE = 200000
 MAX_IDLE_WAIT_S = 0.5
+NOT_RETRIED = frozenset({400, 401, 403, 404, 405})
+"""Answers HubSpot gives up on at once (HubSpot staff, community thread td-p/277558)."""
 
 
 def sign_v3(client_secret: str, method: str, uri: str, body: str, timestamp_ms: int | str) -> str:
@@ -56,9 +63,11 @@ def sign_v1(client_secret: str, body: str) -> str:
 @dataclass
 class _Batch:
     id: int
-    events: list[dict[str, Any]]
+    events: list[Any]
     attempt: int
     due: float
+    status: int | None = None
+    redelivered: bool = False
 
 
 GENERIC_ACTIONS = frozenset({"creation", "deletion", "merge", "restore", "propertyChange"})
@@ -86,8 +95,18 @@ class WebhookDispatcher:
         log_size: int = 1000,
         wall_clock: Callable[[], float] = time.time,
         generic_events: bool = False,
+        retry_client_errors: bool = False,
+        event_id_cycle: int = 0,
+        redeliver: bool = False,
+        email_optout_changes: bool = False,
     ) -> None:
         self.url = url
+        # Whether `hs_email_optout*` property changes are sent (SandboxConfig
+        # `webhook_email_optout_changes`: HubSpot may not offer them).
+        self._email_optout_changes = email_optout_changes
+        self._retry_client_errors = retry_client_errors
+        self._event_id_cycle = max(0, event_id_cycle)
+        self._redeliver = redeliver
         self._generic = generic_events
         self.properties = properties
         self._secret = client_secret
@@ -128,6 +147,8 @@ class WebhookDispatcher:
                     and event.property_name not in self.properties
                 ):
                     continue
+                if self._unoffered(event):
+                    continue
                 if not self._fresh:
                     self._fresh_since = time.monotonic()
                 self._fresh.append(self._payload(event))
@@ -136,6 +157,32 @@ class WebhookDispatcher:
                 self._fresh.popleft()
                 self.counters["events_dropped"] += 1
             self._cond.notify_all()
+
+    def send_raw(self, items: list[Any]) -> None:
+        """Queue items to be delivered exactly as given (the control API's `send`)."""
+        with self._cond:
+            if self.url is None:
+                return
+            for item in items:
+                if not self._fresh:
+                    self._fresh_since = time.monotonic()
+                self._fresh.append(item)
+                self.counters["events_queued"] += 1
+            self._cond.notify_all()
+
+    def _unoffered(self, event: ContactEvent) -> bool:
+        """An `hs_email_optout*` change while such webhooks are off (not sent)."""
+        name = event.property_name or ""
+        return (
+            not self._email_optout_changes
+            and event.subscription_type == "contact.propertyChange"
+            and (name == "hs_email_optout" or name.startswith("hs_email_optout_"))
+        )
+
+    def _event_id(self) -> int:
+        """The next eventId: unique, or running 1..`event_id_cycle` again and again."""
+        n = next(self._event_ids)
+        return (n - 1) % self._event_id_cycle + 1 if self._event_id_cycle else n
 
     def _queued(self) -> int:
         return len(self._fresh) + sum(len(b.events) for b in self._scheduled)
@@ -152,7 +199,7 @@ class WebhookDispatcher:
 
     def _payload(self, event: ContactEvent) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "eventId": next(self._event_ids),
+            "eventId": self._event_id(),
             "subscriptionId": self._subscription_id(event),
             "portalId": self._portal_id,
             "appId": self._app_id,
@@ -261,7 +308,15 @@ class WebhookDispatcher:
                 ok = self._deliver(session, batch)
                 with self._cond:
                     self._in_flight -= 1
-                    if not ok:
+                    if ok and self._redeliver and not batch.redelivered:
+                        batch.redelivered = True
+                        batch.attempt += 1
+                        self._scheduled.append(batch)  # due at once: HubSpot missed the 2xx
+                    if not ok and self._gives_up(batch):
+                        self.counters["failed"] += 1
+                        status = batch.status
+                        log.warning("webhook_batch_not_retried", batch=batch.id, status=status)
+                    elif not ok:
                         if batch.attempt + 1 < self._max_attempts:
                             batch.attempt += 1
                             delay = min(
@@ -277,12 +332,17 @@ class WebhookDispatcher:
                                 attempts=batch.attempt + 1,
                             )
 
+    def _gives_up(self, batch: _Batch) -> bool:
+        """Whether the batch's last answer is one HubSpot does not retry."""
+        return not self._retry_client_errors and batch.status in NOT_RETRIED
+
     def _deliver(self, session: requests.Session, batch: _Batch) -> bool:
         url = self.url
         if url is None:
             return True
         for event in batch.events:
-            event["attemptNumber"] = batch.attempt
+            if isinstance(event, dict):
+                event["attemptNumber"] = batch.attempt
         body = json.dumps(batch.events, separators=(",", ":"))
         timestamp = str(int(self._wall_clock() * 1000))
         headers = {
@@ -305,6 +365,7 @@ class WebhookDispatcher:
         except requests.RequestException as exc:
             error = type(exc).__name__
         ok = status is not None and 200 <= status < 300
+        batch.status = status
         with self._cond:
             self.counters["deliveries"] += 1
             self._log.append(
@@ -312,7 +373,9 @@ class WebhookDispatcher:
                     "batch": batch.id,
                     "attempt": batch.attempt,
                     "events": len(batch.events),
-                    "event_ids": [e["eventId"] for e in batch.events],
+                    "event_ids": [
+                        e.get("eventId") if isinstance(e, dict) else None for e in batch.events
+                    ],
                     "status": status,
                     "error": error,
                     "at": iso_ms(int(self._wall_clock() * 1000)),

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from connectors.hubspot.signatures import V3Verifier, sign_v3, webhook_uri
-from connectors.hubspot.webhook_payloads import inbox_items
+from connectors.hubspot.webhook_payloads import inbox_items, parse_event
 from sync import signing
 from sync.clock import FixedClock
 from sync.intake import IntakeOptions, build_app
@@ -128,6 +128,11 @@ def webhook(event_id: int, **extra: Any) -> dict[str, Any]:
         "attemptNumber": 0, "objectId": 1000 + event_id, "changeSource": "CRM_UI",
         "propertyName": "firstname", "propertyValue": f"Secret{event_id}", **extra,
     }  # fmt: skip
+
+
+def receipt_key(event_id: int, **extra: Any) -> str:
+    """The inbox key of ``webhook(event_id, **extra)``: its identity, as the intake makes it."""
+    return parse_event(webhook(event_id, **extra)).receipt_key
 
 
 def batch(*ids: int) -> bytes:

@@ -267,10 +267,10 @@ def test_signed_near_valid_webhook_batches(
     body = encoded(items, raw)
     before = [side.stored()[1] for side in sides]
     [answer, _] = each_side(sides, lambda h: h.post_webhooks(body))
-    assert answer.status_code == (204 if strict_json(body) else 400), answer.text[:300]
+    assert answer.status_code == 204, answer.text[:300]  # signed: stored, or set aside whole
     for side, states in zip(sides, before, strict=True):
         added = sum(side.stored()[1].values()) - sum(states.values())
-        assert 0 <= added <= len(items)
+        assert 0 <= added <= (len(items) if strict_json(body) else 1)
 
 
 @given(body=st.one_of(st.binary(max_size=300), json_values.map(lambda v: encoded(v, False))))

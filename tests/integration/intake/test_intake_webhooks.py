@@ -24,6 +24,7 @@ from tests.integration.intake.conftest import (
     Harness,
     Ready,
     batch,
+    receipt_key,
     webhook,
 )
 
@@ -45,9 +46,7 @@ def test_a_signed_batch_is_stored_and_acknowledged_with_204(intake: Harness) -> 
     answer = intake.post_webhooks(batch(1, 2, 3))
 
     assert answer.status_code == 204
-    assert pending_webhooks(intake.ledger, 10) == [
-        (f"62515:200001:{n}", webhook(n)) for n in (1, 2, 3)
-    ]
+    assert pending_webhooks(intake.ledger, 10) == [(receipt_key(n), webhook(n)) for n in (1, 2, 3)]
 
 
 def test_a_redelivered_batch_is_stored_once(intake: Harness) -> None:
@@ -56,7 +55,7 @@ def test_a_redelivered_batch_is_stored_once(intake: Harness) -> None:
 
     assert intake.post_webhooks(redelivered.encode()).status_code == 204
 
-    assert keys(intake.ledger) == ["62515:200001:1", "62515:200001:2"]
+    assert keys(intake.ledger) == [receipt_key(1), receipt_key(2)]
     seen = samples(intake)
     assert seen[("hubsync_webhook_events_received_total", ())] == 2
     assert seen[("hubsync_webhook_redeliveries_total", ())] == 2
@@ -74,7 +73,7 @@ def test_the_204_comes_after_the_commit(intake: Harness) -> None:
     # Another connection (as another process would) sees the events at once.
     other = reopen(intake.ledger)
     try:
-        assert [k for k, _ in pending_webhooks(other, 10)] == ["62515:200001:7"]
+        assert [k for k, _ in pending_webhooks(other, 10)] == [receipt_key(7)]
     finally:
         other.close()
 
@@ -191,14 +190,17 @@ def test_a_body_over_the_limit_is_refused_with_413(intake: Harness) -> None:
         (b'{"eventId": 1}', "body: must be a JSON array of events"),
     ],
 )
-def test_a_malformed_batch_with_a_valid_signature_is_refused_with_400(
+def test_a_signed_body_that_is_not_a_batch_is_set_aside_whole_with_204(
     intake: Harness, body: bytes, message: str
 ) -> None:
     answer = intake.post_webhooks(body)
 
-    assert answer.status_code == 400
-    assert answer.json()["error"].startswith(message)
+    assert answer.status_code == 204  # signed: HubSpot's, and a 400 is never retried
     assert keys(intake.ledger) == []
+    [aside] = intake.ledger.set_aside_webhooks()
+    assert aside.problem == message
+    assert intake.post_webhooks(body).status_code == 204  # a redelivery is kept once
+    assert intake.ledger.webhook_states() == {"failed": 1}
 
 
 def test_a_malformed_item_is_set_aside_and_the_rest_of_the_batch_is_stored(
@@ -210,7 +212,10 @@ def test_a_malformed_item_is_set_aside_and_the_rest_of_the_batch_is_stored(
     answer = intake.post_webhooks(body)
 
     assert answer.status_code == 204
-    assert keys(intake.ledger) == ["62515:200001:1", "62515:200001:3"]
+    assert keys(intake.ledger) == [
+        receipt_key(1),
+        receipt_key(3, subscriptionType="contact.privacyDeletion"),
+    ]
     aside = intake.ledger.set_aside_webhooks()
     assert [row.problem for row in aside] == [
         "portalId: must be a non-negative 64-bit integer",
@@ -245,7 +250,7 @@ def test_an_item_hubsync_cannot_store_is_set_aside_on_both_backends(
     answer = intake.post_webhooks(body)
 
     assert answer.status_code == 204
-    assert keys(intake.ledger) == ["62515:200001:1"]
+    assert keys(intake.ledger) == [receipt_key(1)]
     [aside] = intake.ledger.set_aside_webhooks()
     assert aside.problem is not None
     assert aside.problem.startswith(problem)

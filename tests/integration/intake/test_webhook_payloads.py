@@ -14,6 +14,7 @@ from connectors.hubspot.webhook_payloads import (
     change_from_item,
     inbox_items,
     parse_batch,
+    parse_event,
 )
 
 
@@ -36,6 +37,10 @@ def item(**overrides: Any) -> dict[str, Any]:
     return {k: v for k, v in base.items() if v is not None}
 
 
+def key(raw: dict[str, Any]) -> str:
+    return parse_event(raw).receipt_key
+
+
 def body(*items: Any) -> bytes:
     return json.dumps(list(items)).encode()
 
@@ -55,7 +60,7 @@ def test_a_property_change_is_parsed_into_a_typed_event() -> None:
         change_source="CRM_UI",
         source_id="userId:45678",
     )
-    assert event.receipt_key == "62515:12345:1"
+    assert event.receipt_key.startswith("62515:12345:1:")  # then a digest of its identity
     assert "Anna" not in repr(event)
 
 
@@ -92,14 +97,18 @@ def test_an_empty_batch_is_valid() -> None:
 def test_inbox_items_pair_each_receipt_key_with_the_item_as_received() -> None:
     items = [item(eventId=1), item(eventId=2)]
     batch = inbox_items(body(*items))
-    assert batch.items == [("62515:12345:1", items[0]), ("62515:12345:2", items[1])]
+    assert batch.items == [(key(items[0]), items[0]), (key(items[1]), items[1])]
+    assert [k.split(":")[:3] for k, _ in batch.items] == [
+        ["62515", "12345", "1"],
+        ["62515", "12345", "2"],
+    ]
     assert batch.set_aside == []
 
 
 def test_inbox_items_set_a_malformed_item_aside_under_a_digest_of_it() -> None:
     bad = item(eventId="x", propertyValue="Secret")
     batch = inbox_items(body(item(eventId=1), bad))
-    assert [key for key, _ in batch.items] == ["62515:12345:1"]
+    assert [k for k, _ in batch.items] == [key(item(eventId=1))]
     [aside] = batch.set_aside
     assert aside.item == bad
     assert aside.problem == "eventId: must be a non-negative 64-bit integer"
@@ -143,12 +152,11 @@ def test_errors_never_quote_the_value() -> None:
 
 
 def test_a_stored_item_becomes_the_cores_change_with_ids_as_text() -> None:
-    change = change_from_item(
-        item(subscriptionType="contact.merge", primaryObjectId=11, mergedObjectIds=[22, 33],
-             newObjectId=44, objectId=44)
-    )  # fmt: skip
+    merge = item(subscriptionType="contact.merge", primaryObjectId=11, mergedObjectIds=[22, 33],
+                 newObjectId=44, objectId=44)  # fmt: skip
+    change = change_from_item(merge)
 
-    assert change.receipt_key == "62515:12345:1"
+    assert change.receipt_key == key(merge)
     assert change.subscription_type == "contact.merge"
     assert change.object_id == "44"
     assert (change.primary_id, change.merged_ids, change.new_id) == ("11", ("22", "33"), "44")

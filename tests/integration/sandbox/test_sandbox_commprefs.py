@@ -94,7 +94,10 @@ def test_v3_status_and_unsubscribe(client: HubSpot) -> None:
     assert {s.id: s.status for s in before.subscription_statuses}[NEWSLETTER] == "SUBSCRIBED"
     result = api.unsubscribe(
         PublicUpdateSubscriptionStatusRequest(
-            email_address="anna@example.se", subscription_id=NEWSLETTER
+            email_address="anna@example.se",
+            subscription_id=NEWSLETTER,
+            legal_basis="LEGITIMATE_INTEREST_OTHER",
+            legal_basis_explanation="Objection recorded",
         )
     )
     assert result.status == "NOT_SUBSCRIBED"

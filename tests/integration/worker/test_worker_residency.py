@@ -68,10 +68,11 @@ def test_an_erasure_of_a_known_contact_goes_out_while_residency_refuses(refusing
     calls = _sent(refusing, before)
     assert [c["path"] for c in calls] == [
         "/account-info/2026-09/details",
+        "/crm/objects/2026-09/contacts/batch/read",  # where the known id lives now
         "/crm/objects/2026-09/contacts/gdpr-delete",
         "/crm/objects/2026-09/contacts/batch/read",  # the verification, by id
     ]
-    assert calls[1]["body"] == {"objectId": contact_id}
+    assert calls[2]["body"] == {"objectId": contact_id}
     assert EMAIL not in json.dumps(calls).lower()
 
 

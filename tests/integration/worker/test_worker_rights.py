@@ -212,7 +212,7 @@ def test_a_merge_seen_in_a_write_re_keys_the_subject_map(system: System) -> None
 def test_the_v3_subscription_api_unsubscribes_from_every_definition(
     ledger_settings: dict[str, Any], definitions_key: str
 ) -> None:
-    """2026-09 lists definitions under v4's key or v3's (undocumented): either is read."""
+    """Without the batch scopes, the single-address unsubscribe-all: no definitions needed."""
     config = SandboxConfig(
         port=0,
         access_token=TOKEN,
@@ -229,7 +229,8 @@ def test_the_v3_subscription_api_unsubscribes_from_every_definition(
         assert statuses
         assert {s["status"] for s in statuses.values()} == {"UNSUBSCRIBED"}
         paths = {r["path"] for r in system.api_requests()}
-        assert "/communication-preferences/2026-09/unsubscribe" in paths
+        assert f"/communication-preferences/2026-09/statuses/{EMAIL}/unsubscribe-all" in paths
+        assert "/communication-preferences/2026-09/unsubscribe" not in paths
         assert not any("/statuses/batch/" in p for p in paths)
         system.operator.ledger.close()
         system.worker.close()

@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from connectors.hubspot.errors import ScopesMissing
 from sync.errors import (
+    LinkDown,
     MappingError,
     PermanentError,
     RateLimited,
@@ -20,6 +22,7 @@ from sync.errors import (
     RetryableError,
     SubjectAbsent,
     SyncError,
+    TransferHeld,
 )
 from sync.model import ErrorClass, ErrorInfo, EventState
 from sync.rules.retry import (
@@ -103,6 +106,9 @@ def test_equal_jitter_keeps_half_the_delay_and_never_exceeds_it(delay_s: float) 
         (PermanentError("no", code="http_400"), ErrorClass.PERMANENT, "http_400"),
         (MappingError("unknown field"), ErrorClass.PERMANENT, "mapping_error"),
         (SubjectAbsent("no such contact"), ErrorClass.SUBJECT_ABSENT, "subject_absent"),
+        (LinkDown("401", reason="unauthorized"), ErrorClass.RETRYABLE, "unauthorized"),
+        (ScopesMissing("403", scopes=("oauth",)), ErrorClass.RETRYABLE, "missing_scopes"),
+        (TransferHeld("address needed"), ErrorClass.RETRYABLE, "transfer_held"),
     ],
 )
 def test_error_info_keeps_the_class_code_status_and_correlation_id(
@@ -126,6 +132,9 @@ NO_TABLE = RegisterNotSetUp("no outbox table", retry_after_s=300.0)
 UNREACHABLE = RegisterNotSetUp("cannot connect", code="register_unreachable")
 E400 = PermanentError("HubSpot answered 400", code="http_400", http_status=400)
 GONE = SubjectAbsent("no such contact", http_status=404)
+E401 = LinkDown("HubSpot answered 401", reason="unauthorized", http_status=401)
+E403_SCOPES = ScopesMissing("HubSpot answered 403", scopes=("oauth",), http_status=403)
+HELD = TransferHeld("only a lookup by address can tell")
 
 PENDING, DONE, FAILED = EventState.PENDING, EventState.DONE, EventState.FAILED
 
@@ -146,6 +155,15 @@ PENDING, DONE, FAILED = EventState.PENDING, EventState.DONE, EventState.FAILED
         (SPENT, None, 1, PENDING, at(3), False, "deferred", False, "event_rate_limited"),
         (RateLimited("no window"), None, 1, PENDING, at(10), False, "deferred", False,
          "event_rate_limited"),
+        (E401, None, 1, PENDING, at(5), False, "deferred", True,
+         "event_waiting_for_hubspot_link"),  # the token, not the event: never dead-lettered
+        (E401, None, 8, PENDING, at(5), False, "deferred", True,
+         "event_waiting_for_hubspot_link"),
+        (E403_SCOPES, None, 1, PENDING, at(5), False, "deferred", True,
+         "event_waiting_for_hubspot_link"),  # a PermanentError too, but a link down first
+        (HELD, None, 1, PENDING, at(60), False, "deferred", True,
+         "event_held_for_residency"),  # residency, not the event: waits, never dead-lettered
+        (HELD, None, 8, PENDING, at(60), False, "deferred", True, "event_held_for_residency"),
         (E503, None, 1, PENDING, at(2), True, "retry_scheduled", True, "event_retry_scheduled"),
         (E503, None, 3, PENDING, at(8), True, "retry_scheduled", True, "event_retry_scheduled"),
         (E503, None, 5, FAILED, None, True, "dead_lettered", True, "event_dead_lettered"),
