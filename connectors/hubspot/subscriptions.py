@@ -13,7 +13,7 @@ from connectors.hubspot.paths import (
     UNSUBSCRIBE_ALL_READ,
 )
 from connectors.hubspot.transport import BATCH_LIMIT, Transport, batch_outcomes, result_items
-from sync.errors import PermanentError, RateLimited, SyncError
+from sync.errors import LinkDown, PermanentError, RateLimited, SyncError
 from sync.model import (
     SubscriptionStatuses,
 )
@@ -220,7 +220,7 @@ class SubscriptionCalls(Transport):
                 for email, error in [*failed_s.items(), *failed_w.items()]:
                     failed.setdefault(email, error)
                 unattributed += lost_s + lost_w
-        except RateLimited:
+        except (RateLimited, LinkDown):  # the account's, not an address's: the round stops
             raise
         except PermanentError as exc:  # one bad address may refuse the whole request: halve
             if len(chunk) == 1:
@@ -371,7 +371,12 @@ class SubscriptionCalls(Transport):
         for error in (data or {}).get("errors") or []:
             code = error.get("status") if isinstance(error.get("status"), int) else 400
             raise errors.from_status(
-                code, error, None, operation="subscription status write", now=self._now()
+                code,
+                error,
+                None,
+                operation="subscription status write",
+                now=self._now(),
+                batch_item=True,
             )
 
     def _single_set(

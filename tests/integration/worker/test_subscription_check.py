@@ -25,6 +25,7 @@ from connectors.register.sql import SqlRegister
 from sync import bootstrap
 from sync.audit import Pseudonymizer
 from sync.clock import FixedClock
+from sync.errors import LinkDown
 from sync.handlers.subscription_check import SubscriptionCheck
 from sync.ledger.sql import SqlLedger
 from sync.model import EventKind
@@ -174,3 +175,18 @@ def test_the_check_keeps_within_its_share_of_the_daily_limit(parts: Parts) -> No
     cost = read_report(parts.ledger, parts.clock.now()).as_dict()["subscription_check"]
     assert cost == {"calls_counted": 4, "calls_per_day_estimate": 4 * 96, "position": 200}
     assert 4 * 96 <= 0.05 * 9_600
+
+
+def test_a_removed_read_scope_stops_the_round_at_its_first_call(parts: Parts) -> None:
+    """A 403 MISSING_SCOPES is the link's, not an address's: no halving into 100 single reads."""
+    parts.subjects(100)
+    url = f"{parts.sandbox.base_url}/_sandbox/auth"
+    scope = "communication_preferences.statuses.batch.read"
+    requests.post(url, json={"remove_scopes": [scope]}, timeout=10).raise_for_status()
+    try:
+        with pytest.raises(LinkDown):
+            parts.check().run_once()
+    finally:
+        requests.post(url, json={"restore": True}, timeout=10).raise_for_status()
+    assert len(parts.batch_reads()) == 1
+    assert parts.opted_out_subjects() == set()
