@@ -45,6 +45,7 @@ from sync.ledger.sql import SqlLedger
 from sync.model import RegisterReadiness
 from sync.operator import Operator
 from sync.ports import Clock, HubSpot, Ledger, Register
+from sync.handlers.reconcile import Mapped, Reconciler
 from sync.register_readiness import CachedReadiness, with_register
 from sync.rules.retry import RetryPolicy
 from sync.settings import Settings
@@ -194,6 +195,33 @@ def build_access_exports(
     """How the worker answers ``access`` events: a document each in ``[export] directory``."""
     exporter = AccessExporter(hubspot, ledger, register, clock)
     return AccessExports(exporter, Path(settings.export.directory))
+
+
+def build_reconciler(
+    settings: Settings, ledger: Ledger, clock: Clock, actor: str
+) -> tuple[Reconciler, Register]:
+    """What ``hubsync reconcile`` compares with: HubSpot (the shared budget), the register.
+
+    The register is returned too, for the caller to close.
+    """
+    key = _secret(
+        settings.audit.pseudonym_key, "HUBSYNC_AUDIT__PSEUDONYM_KEY", "[audit] pseudonym_key"
+    )
+    try:
+        fields = load_mapping()
+    except MappingFileError as exc:
+        raise ConfigurationError(str(exc), problems=exc.problems) from exc
+    register = register_from_settings(settings.register, clock.now)
+    reconciler = Reconciler(
+        hubspot=build_hubspot(settings, ledger, clock),
+        register=register,
+        ledger=ledger,
+        mapped=[Mapped(m.field, m.hubspot, m.authority) for m in fields.fields.values()],
+        pseudonymizer=Pseudonymizer(key.encode()),
+        clock=clock,
+        actor=actor,
+    )
+    return reconciler, register
 
 
 def build_residency(settings: Settings, hubspot: HubSpotClient, clock: Clock) -> ResidencyGuard:

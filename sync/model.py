@@ -283,6 +283,26 @@ class HubSpotContact:
     properties: dict[str, str | None]
     requested_id: str | None = None
     merged_ids: tuple[str, ...] = ()
+    restricted: bool | None = None
+    """Whether hubsync's restriction property is set; None when it was not read
+    (only ``list_contacts`` reads it, so the core never names the property)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterSubject:
+    """One subject as the register's paging read gives it (``Register.subjects_page``).
+
+    ``fields``: the register's personal fields by name (email excluded, it
+    has its own attribute); an erased subject has no email and no fields.
+    Reconciliation compares it with HubSpot; it is never logged.
+    """
+
+    subject_id: SubjectId
+    email: str | None
+    fields: dict[str, str | None]
+    opted_out: bool
+    restricted: bool
+    erased: bool
 
 
 @dataclass(frozen=True, slots=True)

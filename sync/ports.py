@@ -34,6 +34,7 @@ from sync.model import (
     RateBucket,
     RegisterNotice,
     RegisterReadiness,
+    RegisterSubject,
     SetAsideItem,
     SetAsideRow,
     SignatureStreak,
@@ -495,6 +496,16 @@ class HubSpot(Protocol):
         """Contacts by id in one batch read (those that exist)."""
         ...
 
+    def list_contacts(
+        self, after: str | None, properties: Sequence[str]
+    ) -> tuple[list[HubSpotContact], str | None]:
+        """One page of every contact (100), in HubSpot's order, and the cursor of the next.
+
+        Each with the named properties, its merged ids and ``restricted``
+        (hubsync's restriction property); the cursor is None after the last page.
+        """
+        ...
+
     def resolve_contacts(self, ids: Sequence[str]) -> dict[str, str]:
         """Each id HubSpot still finds -> the id of its record now (another one after a merge).
 
@@ -587,6 +598,16 @@ class Register(Protocol):
         """Subjects (not erased) with this email, compared case-insensitively.
 
         How a HubSpot contact hubsync never linked finds its subject.
+        """
+        ...
+
+    def subjects_page(
+        self, after: str | None, limit: int
+    ) -> tuple[list[RegisterSubject], str | None]:
+        """Up to ``limit`` subjects in id order after ``after``, erased ones included.
+
+        The cursor of the next page, None after the last. How reconciliation
+        reads the whole register; values stay in memory, never logged.
         """
         ...
 

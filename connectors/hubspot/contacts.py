@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from connectors.hubspot import errors
@@ -20,6 +21,12 @@ from sync.model import (
 
 MERGED_IDS = "hs_merged_object_ids"
 """The ``;``-separated ids a merged record was made from (hubspot-fidelity.md 2.4)."""
+
+RESTRICTION_PROPERTY = "hubsync_processing_restricted"
+"""hubsync's restriction property (``connectors.hubspot.restriction`` creates and sets it)."""
+
+PAGE_LIMIT = 100
+"""Contacts per page of the list endpoint, HubSpot's largest."""
 
 
 class ContactCalls(Transport):
@@ -64,6 +71,30 @@ class ContactCalls(Transport):
                 continue
             found.extend(contact_from(r) for r in result_items(data))
         return found
+
+    def list_contacts(
+        self, after: str | None, properties: Sequence[str]
+    ) -> tuple[list[HubSpotContact], str | None]:
+        """One page of the list endpoint (100 contacts) and the next page's cursor.
+
+        Asks for the named properties, the merged ids and the restriction
+        property too, so each contact comes back with ``merged_ids`` and
+        ``restricted`` set; the cursor is HubSpot's ``paging.next.after``.
+        """
+        wanted = list(dict.fromkeys([*properties, MERGED_IDS, RESTRICTION_PROPERTY]))
+        query = [("limit", str(PAGE_LIMIT)), ("archived", "false")]
+        query += [("properties", p) for p in wanted]
+        if after:
+            query.append(("after", after))
+        data = self._request("contact list", "GET", self._paths.contacts(), query=query) or {}
+        contacts = [
+            replace(found, restricted=found.properties.get(RESTRICTION_PROPERTY) == "true")
+            for found in (contact_from(r) for r in result_items(data))
+        ]
+        paging = data.get("paging") if isinstance(data, dict) else None
+        following = paging.get("next") if isinstance(paging, dict) else None
+        cursor = following.get("after") if isinstance(following, dict) else None
+        return contacts, (str(cursor) if cursor else None)
 
     def resolve_contacts(self, ids: Sequence[str]) -> dict[str, str]:
         """Each id HubSpot still finds -> its record's id now; the unfound are left out.

@@ -60,6 +60,10 @@ class ApiPaths:
             f"/associations/{_segment(to_object_type)}"
         )
 
+    def contacts(self) -> str:
+        """``GET``: a page of every contact (``limit`` up to 100, ``after``, ``properties``)."""
+        return f"/crm/objects/{self.version}/contacts"
+
     def contacts_batch(self, action: str) -> str:
         """``POST``: a batch ``read`` or ``update`` of up to 100 contacts (200, errors inside)."""
         return f"/crm/objects/{self.version}/contacts/batch/{action}"

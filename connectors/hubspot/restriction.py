@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from connectors.hubspot.contacts import ContactCalls
+from connectors.hubspot.contacts import RESTRICTION_PROPERTY, ContactCalls
 from sync.errors import PermanentError, SubjectAbsent
 from sync.model import (
     ContactWrites,
 )
 
 RESTRICTION_GROUP = "hubsync"
-RESTRICTION_PROPERTY = "hubsync_processing_restricted"
+__all__ = ["RESTRICTION_GROUP", "RESTRICTION_PROPERTY", "RestrictionCalls"]
 
 
 class RestrictionCalls(ContactCalls):

@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sync.errors import MappingError, PermanentError, SubjectAbsent
-from sync.model import Envelope, EventKind, NoticeKind, Origin, RegisterNotice
+from sync.model import (
+    Envelope,
+    EventKind,
+    NoticeKind,
+    Origin,
+    RegisterNotice,
+    RegisterSubject,
+    SubjectId,
+)
 from sync.rules import rights
 
 PERSONAL_COLUMNS = ("email", "first_name", "last_name", "phone", "company")
@@ -52,6 +60,18 @@ def erasure_notice(envelope: Envelope, origin: Origin) -> RegisterNotice:
         kind=NoticeKind.ERASURE_REQUESTED,
         occurred_at=envelope.occurred_at,
         subject_ids=(envelope.subject_id,),
+    )
+
+
+def subject_of(record: Mapping[str, Any]) -> RegisterSubject:
+    """A customers row (by column name) as the port's ``RegisterSubject``."""
+    return RegisterSubject(
+        subject_id=SubjectId(str(record["id"])),
+        email=record.get("email"),
+        fields={c: column_value(record.get(c)) for c in PERSONAL_COLUMNS if c != "email"},
+        opted_out=bool(record.get("marketing_opt_out")),
+        restricted=bool(record.get("restricted")),
+        erased=record.get("erased_at") is not None,
     )
 
 

@@ -27,6 +27,7 @@ from sync.model import (
     OutboxProblem,
     RegisterNotice,
     RegisterReadiness,
+    RegisterSubject,
     StoredEvent,
     SubjectId,
 )
@@ -75,7 +76,7 @@ class FakeRegister:
             raise ValueError(f"unknown customer fields: {', '.join(sorted(unknown))}")
         with self._lock:
             record: dict[str, Any] = dict.fromkeys(effects.RECORD_COLUMNS)
-            record.update(marketing_opt_out=False, restricted=False, **fields)
+            record.update({"marketing_opt_out": False, "restricted": False, **fields})
             record.update(id=subject_id, updated_at=self._now())
             self.customers[subject_id] = record
 
@@ -160,6 +161,17 @@ class FakeRegister:
                 for subject, record in self.customers.items()
                 if record["erased_at"] is None and (record.get("email") or "").lower() == wanted
             )
+
+    def subjects_page(
+        self, after: str | None, limit: int
+    ) -> tuple[list[RegisterSubject], str | None]:
+        """Customers in id order after ``after`` (erased ones included), and the next cursor."""
+        self._check_set_up()
+        with self._lock:
+            ids = sorted(i for i in self.customers if after is None or i > after)
+            page = [effects.subject_of(self.customers[i]) for i in ids[: max(0, limit)]]
+        more = len(ids) > len(page) and page
+        return page, (page[-1].subject_id if more else None)
 
     def poll_outbox(self, limit: int) -> list[tuple[str, Envelope]]:
         """Unacknowledged outbox entries that are valid events, oldest first."""

@@ -50,6 +50,7 @@ from sync.model import (
     OutboxProblem,
     RegisterNotice,
     RegisterReadiness,
+    RegisterSubject,
     StoredEvent,
     SubjectId,
 )
@@ -90,6 +91,22 @@ def _field_names(value: Any) -> list[str]:
     if not isinstance(value, list):
         return []
     return [name for name in value if isinstance(name, str) and FIELD_NAME.match(name)][:20]
+
+
+def _subject_from(item: Any) -> RegisterSubject:
+    """One subject of ``/v1/subjects/page``; ``KeyError``/``TypeError`` when malformed."""
+    fields = item["fields"] or {}
+    if not isinstance(fields, dict) or not isinstance(item["subject_id"], str):
+        raise TypeError("subject")
+    email = item.get("email")
+    return RegisterSubject(
+        subject_id=SubjectId(item["subject_id"]),
+        email=email if isinstance(email, str) else None,
+        fields={str(k): None if v is None else str(v) for k, v in fields.items()},
+        opted_out=item.get("marketing_opt_out") is True,
+        restricted=item.get("restricted") is True,
+        erased=item.get("erased") is True,
+    )
 
 
 class HttpRegister:
@@ -165,6 +182,30 @@ class HttpRegister:
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise PermanentError("the register's subject search answered no list of ids")
         return [SubjectId(i) for i in ids]
+
+    def subjects_page(
+        self, after: str | None, limit: int
+    ) -> tuple[list[RegisterSubject], str | None]:
+        """POST ``/v1/subjects/page`` ``{"after", "limit"}``: the subjects and ``next_after``.
+
+        A signed POST, so that no cursor or address is ever in a URL. Each
+        subject: ``subject_id``, ``email``, ``fields`` (name -> text or
+        null), ``marketing_opt_out``, ``restricted``, ``erased``.
+        """
+        body = {"after": after, "limit": limit}
+        data = self._json(self._request("read subjects", "POST", "/v1/subjects/page", body))
+        items = data.get("subjects") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise PermanentError("the register's subject page answered no list of subjects")
+        try:
+            page = [_subject_from(item) for item in items]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PermanentError(
+                f"the register answered a subject that is not one ({type(exc).__name__})",
+                code="register_bad_answer",
+            ) from exc
+        following = data.get("next_after")
+        return page, (str(following) if following else None)
 
     def poll_outbox(self, limit: int) -> list[tuple[str, Envelope]]:
         """Nothing: an HTTP register pushes its events to hubsync's ``/v1/events``."""

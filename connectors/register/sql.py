@@ -43,6 +43,7 @@ from sync.model import (
     OutboxProblem,
     RegisterNotice,
     RegisterReadiness,
+    RegisterSubject,
     StoredEvent,
     SubjectId,
 )
@@ -267,6 +268,26 @@ class SqlRegister:
                 (email.strip(),),
             ).fetchall()
         return [SubjectId(r[0]) for r in rows]
+
+    def subjects_page(
+        self, after: str | None, limit: int
+    ) -> tuple[list[RegisterSubject], str | None]:
+        """Customers in id order after ``after`` (erased ones included), and the next cursor.
+
+        One read of ``limit + 1`` rows: the extra one only says a page follows.
+        """
+        columns = ", ".join(effects.RECORD_COLUMNS)
+        where, params = ("WHERE id > ? ", [after]) if after is not None else ("", [])
+        with self.db.transaction() as cur:
+            rows = cur.execute(
+                self.db.sql(f"SELECT {columns} FROM {self._customers} {where}ORDER BY id LIMIT ?"),
+                (*params, max(0, limit) + 1),
+            ).fetchall()
+        page = [
+            effects.subject_of(dict(zip(effects.RECORD_COLUMNS, row, strict=True)))
+            for row in rows[: max(0, limit)]
+        ]
+        return page, (page[-1].subject_id if len(rows) > len(page) and page else None)
 
     def poll_outbox(self, limit: int) -> list[tuple[str, Envelope]]:
         """Unacknowledged outbox rows in id order, as envelopes (at most ``limit``).

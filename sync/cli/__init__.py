@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import click
 
 from sync import bootstrap
-from sync.cli import admin, audit, events, export, inbox, outbox, processes, project
+from sync.cli import admin, audit, events, export, inbox, outbox, processes, project, reconcile
 from sync.cli.options import CliState
 from sync.errors import ConfigurationError, HubsyncError, InvalidEvent, UnstorableInput
 
@@ -54,6 +54,7 @@ for _command in (
     admin.register_group,
     audit.audit,
     export.export_subject,
+    reconcile.reconcile,
     inbox.inbox,
     outbox.outbox,
     project.hubspot_project,

@@ -476,3 +476,23 @@ def test_an_http_register_that_stopped_answering_is_not_ready() -> None:
         "the register does not answer at [register] url (register_unreachable)",
     )
     assert url not in readiness.problems[0]
+
+
+def test_subjects_page_reads_every_subject_once_in_id_order_erased_ones_included(
+    register: Harness,
+) -> None:
+    for n in range(2, 6):
+        register.add_customer(f"C-{n}", email=f"p{n}@example.se", marketing_opt_out=n == 3)
+    seen: list[str] = []
+    after: str | None = None
+    while True:
+        page, after = register.port.subjects_page(after, 2)
+        assert len(page) <= 2
+        seen += [s.subject_id for s in page]
+        if after is None:
+            break
+    assert seen == ["C-1", "C-2", "C-3", "C-4", "C-5"]
+    first, _ = register.port.subjects_page(None, 10)
+    assert [s.subject_id for s in first if s.opted_out] == ["C-3"]
+    assert first[0].fields["first_name"] == "Anna"
+    assert not first[0].erased

@@ -114,6 +114,20 @@ class _Handler(BaseHTTPRequestHandler):
         elif self.path == "/v1/subjects/search":
             found = self.server.register.subjects_for_email(str(data.get("email", "")))
             self._answer(200, {"subject_ids": found})
+        elif self.path == "/v1/subjects/page":
+            page, following = self.server.register.subjects_page(data.get("after"), data["limit"])
+            subjects = [
+                {
+                    "subject_id": s.subject_id,
+                    "email": s.email,
+                    "fields": s.fields,
+                    "marketing_opt_out": s.opted_out,
+                    "restricted": s.restricted,
+                    "erased": s.erased,
+                }
+                for s in page
+            ]
+            self._answer(200, {"subjects": subjects, "next_after": following})
         elif self.path == "/v1/notices":
             notice = RegisterNotice(
                 notice_id=data["notice_id"],
