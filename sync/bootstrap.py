@@ -36,6 +36,7 @@ from sync.handlers.access import AccessExporter, AccessExports
 from sync.handlers.from_hubspot import HubSpotInbound
 from sync.handlers.link_watch import LinkProbe
 from sync.handlers.outbox import RegisterOutbox
+from sync.handlers.reconcile import Mapped, Reconciler
 from sync.handlers.residency import ResidencyGuard
 from sync.handlers.subscription_check import SubscriptionCheck
 from sync.handlers.to_hubspot import HubSpotEffects
@@ -45,7 +46,6 @@ from sync.ledger.sql import SqlLedger
 from sync.model import RegisterReadiness
 from sync.operator import Operator
 from sync.ports import Clock, HubSpot, Ledger, Register
-from sync.handlers.reconcile import Mapped, Reconciler
 from sync.register_readiness import CachedReadiness, with_register
 from sync.rules.retry import RetryPolicy
 from sync.settings import Settings
