@@ -86,6 +86,7 @@ from sync.ledger.postgres import PostgresLedger
 from sync.ledger.sql import SqlLedger
 from sync.ledger.sqlite import SqliteLedger
 from sync.model import Direction, Envelope, EventId, EventKind, NewEvent, Origin, SubjectId
+from sync.rules.rate_window import DEFAULT_MARGIN, WINDOW_S, RollingWindow
 from sync.settings import load_settings
 from sync.worker import Worker
 
@@ -99,8 +100,9 @@ KINDS = {
 DEFAULT_EVENTS = {"rectification": 20_000, "opt_out": 20_000, "erasure": 300}
 """About 20-35 s of timed work each at HubSpot's limit (``make bench`` stays well under 5 min).
 
-Long enough that hubsync's initial burst (10 calls) is a small part of the run:
-the shorter the run, the more the burst lifts ``ratio`` (see ``budget_floor_s``).
+Long enough that the first window's burst (98 calls at once, where a steady pace
+spreads them over 10 s) is a small part of the run: the shorter the run, the more
+the burst lifts ``ratio`` (see ``budget_floor_s``).
 """
 
 RATE_LIMIT_PER_10S = 100  # HubSpot's Free/Starter private app limit; hubsync's default too
@@ -124,16 +126,14 @@ def ceiling_per_s(scenario: str, per_10s: int = RATE_LIMIT_PER_10S, batch: int =
 
 
 def budget_floor_s(calls: int, per_10s: int = RATE_LIMIT_PER_10S) -> float:
-    """The least time hubsync's own budget lets ``calls`` calls take, starting full.
+    """The least time hubsync's own budget lets ``calls`` calls take, starting empty.
 
-    ``connectors.hubspot.ratelimit.RateBudget``'s burst bucket holds ``per_10s / 10``
-    calls and refills at ``(per_10s - capacity) / 10`` per second (10 and 9/s for
-    100 per 10 s), so it never lets more than ``per_10s`` calls into any 10 s but
-    sustains only 90 % of that.
+    ``connectors.hubspot.ratelimit.RateBudget`` spends HubSpot's rolling window
+    exactly: ``per_10s`` less the safety margin (2 by default) go at once, and as
+    many again each time 10 s have passed since them.
     """
-    capacity = max(1.0, per_10s / 10)
-    refill = (per_10s - capacity) / 10
-    return max(0.0, (calls - capacity) / refill)
+    allowed = RollingWindow(limit=per_10s, margin=DEFAULT_MARGIN).allowed
+    return ((calls - 1) // allowed) * WINDOW_S if calls > 0 else 0.0
 
 
 class LogTally(io.StringIO):

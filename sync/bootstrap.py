@@ -160,6 +160,7 @@ def build_budget(settings: Settings, ledger: Ledger, clock: Clock) -> RateBudget
         ledger,
         clock,
         per_10s=hub.rate_limit_per_10s,
+        margin=hub.rate_safety_margin,
         daily=hub.daily_limit,
         search_per_s=hub.search_limit_per_s,
     )

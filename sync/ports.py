@@ -47,6 +47,7 @@ from sync.model import (
     SubscriptionStatuses,
 )
 from sync.rules.link import LinkState
+from sync.rules.rate_window import Admission, RollingWindow
 
 
 class Clock(Protocol):
@@ -373,6 +374,14 @@ class SharedState(Protocol):
         blocked_until: datetime | None = None,
     ) -> None:
         """Correct a rate bucket from what HubSpot reported."""
+        ...
+
+    def admit_call(self, name: str, window: RollingWindow, now: datetime) -> Admission:
+        """Admit (and record) one call into a shared rolling window, or name the wait."""
+        ...
+
+    def block_window(self, name: str, window: RollingWindow, now: datetime) -> datetime:
+        """Block a rolling window HubSpot reports exhausted until it frees a slot; returns when."""
         ...
 
     def rate_bucket(self, name: str) -> RateBucket | None:

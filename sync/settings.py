@@ -74,6 +74,9 @@ class HubSpotSettings(_Section):
     allowed_hosting_locations: list[str] = Field(default_factory=lambda: ["eu1"])
     timeout_seconds: float = Field(default=10.0, gt=0)
     rate_limit_per_10s: int = Field(default=100, gt=0)
+    rate_safety_margin: int = Field(default=2, ge=0)
+    """Calls of each rolling 10-second window hubsync leaves unspent, for clock skew between
+    workers and calls admitted but not yet counted by HubSpot (at least one call still goes)."""
     daily_limit: int = Field(default=250_000, gt=0)
     search_limit_per_s: int = Field(default=5, gt=0)
     subscriptions_api: Literal["v4", "v3"] = "v4"

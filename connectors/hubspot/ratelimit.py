@@ -1,19 +1,23 @@
 """HubSpot's rate limits as budgets shared by every worker on the ledger.
 
-Three token buckets live in the ledger (so they hold across processes on
-SQLite and PostgreSQL alike):
+Three budgets live in the ledger (so they hold across processes on SQLite
+and PostgreSQL alike):
 
-- ``hubspot:burst``: HubSpot counts calls in a *rolling* 10-second window.
-  A bucket of capacity ``c`` refilled at ``r`` per second lets at most
-  ``c + 10 r`` calls into any 10 seconds, so ``c = N/10`` and
-  ``r = (N - c)/10`` keep within ``N`` while allowing a small burst;
-- ``hubspot:daily``: the daily limit, refilled evenly over the day;
-- ``hubspot:search``: search's own per-second limit.
+- ``hubspot:window``: HubSpot counts calls in a *rolling* 10-second window.
+  The budget is that window (``sync.rules.rate_window``): a call goes
+  whenever fewer than ``N - margin`` calls went out in the last 10 seconds,
+  so the window is spent exactly, and a full one names the wait until its
+  oldest call leaves. (A token bucket cannot do this: to keep any 10 s within
+  ``N`` its refill must stay below ``N/10`` a second.)
+- ``hubspot:daily``: a token bucket, the daily limit refilled evenly over the day;
+- ``hubspot:search``: a token bucket, search's own per-second limit.
 
-HubSpot's ``X-HubSpot-RateLimit-*`` headers correct the buckets: a window
-reported exhausted blocks the bucket until it resets. A wait of up to
-``max_sleep_s`` is slept here; a longer one raises ``RateLimited`` so the
-event goes back to the ledger and the worker never sleeps for minutes.
+HubSpot's ``X-HubSpot-RateLimit-*`` headers correct the budgets: a window
+reported exhausted blocks until it frees a slot (its oldest call leaves), a
+day reported used up until the daily reset. A wait of up to
+``max_sleep_s`` (for the window: up to one window) is slept here; a longer
+one raises ``RateLimited`` so the event goes back to the ledger and the
+worker never sleeps for minutes.
 
 Every 429 HubSpot answers is also counted in the ledger's shared counters
 (``hubspot_http_429``), and ``daily_usage`` reads the daily bucket back for
@@ -30,9 +34,10 @@ from typing import Any
 from connectors.hubspot.errors import header, seconds_until_daily_reset
 from sync.errors import RateLimited
 from sync.ports import Clock, SharedState
+from sync.rules.rate_window import DEFAULT_MARGIN, RollingWindow
 from sync.status import HUBSPOT_HTTP_429, DailyBudget
 
-BURST = "hubspot:burst"
+WINDOW = "hubspot:window"
 DAILY = "hubspot:daily"
 SEARCH = "hubspot:search"
 
@@ -48,6 +53,7 @@ class RateBudget:
         per_10s: int,
         daily: int,
         search_per_s: int,
+        margin: int = DEFAULT_MARGIN,
         max_sleep_s: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -55,9 +61,8 @@ class RateBudget:
         self._clock = clock
         self._sleep = sleep
         self.max_sleep_s = max_sleep_s
-        burst_capacity = max(1.0, per_10s / 10)
+        self.window = RollingWindow(limit=per_10s, margin=margin)
         self._buckets: dict[str, tuple[float, float]] = {
-            BURST: (burst_capacity, (per_10s - burst_capacity) / 10),
             DAILY: (float(daily), daily / 86400),
             SEARCH: (1.0, float(search_per_s)),
         }
@@ -68,18 +73,21 @@ class RateBudget:
         from the account details; UTC until then)."""
 
     def acquire(self, search: bool = False) -> None:
-        """Wait (briefly) for room for one call, or raise ``RateLimited``."""
-        names = (SEARCH, DAILY) if search else (BURST, DAILY)
+        """Wait (briefly) for room for one call, or raise ``RateLimited``.
+
+        Search is exempt from HubSpot's ten-secondly window and has its own
+        per-second limit; every call counts against the day.
+        """
+        names = (SEARCH, DAILY) if search else (WINDOW, DAILY)
         while True:
-            wait = 0.0
+            wait, longest = 0.0, self.max_sleep_s
             for name in names:
-                capacity, refill = self._buckets[name]
-                wait = self._ledger.take_tokens(name, 1, capacity, refill, self._clock.now())
+                wait, longest = self._take(name)
                 if wait > 0:
                     break
             if wait == 0:
                 return
-            if wait > self.max_sleep_s:
+            if wait > longest:
                 policy = "DAILY" if name == DAILY else "TEN_SECONDLY_ROLLING"
                 error = RateLimited(
                     f"hubsync's {name} budget is spent for {wait:.0f} s",
@@ -90,18 +98,34 @@ class RateBudget:
                 raise error
             self._sleep(max(wait, 0.001))
 
+    def _take(self, name: str) -> tuple[float, float]:
+        """One call through ``name``: the wait (0: taken), and the longest wait slept here.
+
+        The window's own wait is at most one window (until its oldest call
+        leaves) and comes every window once a worker outpaces the limit: it is
+        slept, keeping the batch in hand, where sending it back would make the
+        worker claim and return every other batch while the window stays full.
+        A block HubSpot reported, like a bucket's wait, is slept up to
+        ``max_sleep_s`` only.
+        """
+        now = self._clock.now()
+        if name == WINDOW:
+            answer = self._ledger.admit_call(WINDOW, self.window, now)
+            own = max(self.max_sleep_s, self.window.seconds)
+            return answer.wait, self.max_sleep_s if answer.blocked else own
+        capacity, refill = self._buckets[name]
+        return self._ledger.take_tokens(name, 1, capacity, refill, now), self.max_sleep_s
+
     def observe(self, headers: Mapping[str, Any] | None) -> None:
         """Correct the budgets from an answer's ``X-HubSpot-RateLimit-*`` headers."""
         now = self._clock.now()
         remaining = header(headers, "X-HubSpot-RateLimit-Remaining")
         if remaining is not None and remaining.strip() == "0":
-            # The window is rolling: a slot frees as each call leaves it, so pause
-            # for a tenth of it, not all of it. Spending the window exactly is
-            # what this budget does at full pace; a real 429 blocks the whole
-            # interval (rate_limited).
-            interval = header(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
-            seconds = float(interval) / 1000 if interval and interval.isdigit() else 10.0
-            self.block(BURST, now + timedelta(seconds=seconds / 10))
+            # The window is rolling: a slot frees when the oldest call in it
+            # leaves. With the budget spending N - margin this happens only when
+            # someone else spends the app's window too, or the limit configured
+            # is above the account's; either way the budget waits for HubSpot.
+            self._ledger.block_window(WINDOW, self.window, now)
         daily = header(headers, "X-HubSpot-RateLimit-Daily-Remaining")
         if daily is not None and daily.strip() == "0":
             wait = seconds_until_daily_reset(now, self.day_zone)
@@ -109,7 +133,7 @@ class RateBudget:
 
     def rate_limited(self, policy: str | None, wait_s: float) -> None:
         """Record a 429: block the bucket its policy names for ``wait_s``, and count it."""
-        name = {"DAILY": DAILY, "SECONDLY": SEARCH}.get(policy or "", BURST)
+        name = {"DAILY": DAILY, "SECONDLY": SEARCH}.get(policy or "", WINDOW)
         now = self._clock.now()
         self.block(name, now + timedelta(seconds=wait_s))
         self._ledger.add_counts({HUBSPOT_HTTP_429: 1}, now)

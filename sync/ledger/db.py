@@ -47,6 +47,7 @@ class Lock:
     INTAKE = 1  # submits: erasure supersession must see every pending event
     CLAIM = 2  # claims: at most one event in flight per subject
     AUDIT = 3  # audit appends: one chain, no gaps
+    RATE = 4  # HubSpot's rolling window: counting its calls and adding one are one step
 
 
 def ts(moment: datetime) -> float:

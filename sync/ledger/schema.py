@@ -190,6 +190,19 @@ MIGRATIONS: dict[int, list[str]] = {
             scopes TEXT NOT NULL
         )""",
     ],
+    10: [
+        # HubSpot's rolling 10-second window as a budget every worker shares
+        # (sync.rules.rate_window): one row per call admitted, with its time,
+        # pruned as it leaves the window. It replaces the token bucket
+        # "hubspot:burst", which could never spend the whole window.
+        """CREATE TABLE rate_calls (
+            seq {serial} PRIMARY KEY,
+            name TEXT NOT NULL,
+            at {float} NOT NULL
+        )""",
+        "CREATE INDEX rate_calls_window ON rate_calls (name, at)",
+        "DELETE FROM rate_buckets WHERE name = 'hubspot:burst'",
+    ],
 }
 
 LATEST_VERSION = max(MIGRATIONS)

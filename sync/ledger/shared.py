@@ -1,4 +1,10 @@
-"""State every worker shares: echo marks, counters, the rate buckets and periodic turns.
+"""State every worker shares: echo marks, counters, the rate budgets and periodic turns.
+
+The rate budgets are token buckets (``take_tokens``: HubSpot's daily limit,
+search's per-second one) and HubSpot's rolling 10-second window
+(``admit_call``: one ``rate_calls`` row per call admitted). A block HubSpot
+reported (``correct_bucket``'s ``blocked_until``) is kept in ``rate_buckets``
+under the budget's name, for a bucket and a window alike.
 
 And whether the HubSpot link is down (``mark_hubspot_link_down``).
 """
@@ -9,13 +15,14 @@ import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sync.ledger.db import INSERT_CHUNK, Cursor, SqlBase, chunks, moment, ts
+from sync.ledger.db import INSERT_CHUNK, Cursor, Lock, SqlBase, chunks, moment, ts
 from sync.model import (
     RateBucket,
     SubjectId,
     SubjectWalk,
 )
 from sync.rules.link import PROBE_TURN, LinkState
+from sync.rules.rate_window import Admission, RollingWindow
 
 LINK = "hubspot"
 """The ``hubspot_link`` row, present while the link is down (one link per ledger)."""
@@ -170,6 +177,48 @@ class SharedPart(SqlBase):
                 return (cost - tokens) / refill_per_s if refill_per_s > 0 else float("inf")
             self._upsert_bucket(cur, name, tokens - cost, now_s, 0.0)
         return 0.0
+
+    def admit_call(self, name: str, window: RollingWindow, now: datetime) -> Admission:
+        """Admit one call into the rolling window ``name``, or name the wait.
+
+        Admitted, the call is recorded at ``now`` and counts for every worker
+        until it leaves the window. A block HubSpot reported runs first. The
+        count and the record are one step (PostgreSQL: an advisory lock;
+        SQLite: its single writer), so workers asking at once never admit
+        more than the window allows. Calls that left the window are pruned.
+        """
+        now_s = ts(now)
+        with self._tx(Lock.RATE) as cur:
+            row = self._exec(
+                cur, "SELECT blocked_until FROM rate_buckets WHERE name = ?", (name,)
+            ).fetchone()
+            if row is not None and float(row[0]) > now_s:
+                return Admission(float(row[0]) - now_s, blocked=True)
+            self._exec(
+                cur,
+                "DELETE FROM rate_calls WHERE name = ? AND at <= ?",
+                (name, now_s - window.seconds),
+            )
+            calls = self._window_calls(cur, name)
+            wait = window.wait(calls, now_s)
+            if wait == 0:
+                self._exec(cur, "INSERT INTO rate_calls (name, at) VALUES (?, ?)", (name, now_s))
+        return Admission(wait)
+
+    def block_window(self, name: str, window: RollingWindow, now: datetime) -> datetime:
+        """HubSpot reports the window ``name`` exhausted: block it until a slot frees.
+
+        That is when the oldest call in it leaves, or a whole window from
+        ``now`` when it holds none (another client spent it); returns the moment.
+        """
+        with self._read() as cur:
+            until = moment(window.frees_at(self._window_calls(cur, name), ts(now)))
+        self.correct_bucket(name, now, blocked_until=until)
+        return until
+
+    def _window_calls(self, cur: Cursor, name: str) -> list[float]:
+        rows = self._exec(cur, "SELECT at FROM rate_calls WHERE name = ?", (name,)).fetchall()
+        return [float(r[0]) for r in rows]
 
     def correct_bucket(
         self,

@@ -15,6 +15,7 @@ from sync.ledger.sql import SqlLedger
 from sync.model import (
     EventState,
 )
+from sync.rules.rate_window import RollingWindow
 from tests.conftest import T0
 from tests.contract.ledger_helpers import (
     LEASE,
@@ -31,7 +32,7 @@ from tests.contract.rawdb import Target, raw_db, target_of
 
 
 def test_a_fresh_ledger_is_at_the_latest_schema_version(ledger: SqlLedger) -> None:
-    assert ledger.schema_version() == LATEST_VERSION == 9
+    assert ledger.schema_version() == LATEST_VERSION == 10
 
 
 def test_opening_an_existing_ledger_again_keeps_its_events(ledger: SqlLedger) -> None:
@@ -141,3 +142,29 @@ def test_open_refuses_a_ledger_from_a_newer_hubsync(ledger: SqlLedger) -> None:
 
     with pytest.raises(SchemaOutdated):
         ledger.open(at(1))
+
+
+def test_upgrade_to_10_drops_the_burst_bucket_the_rolling_window_replaces(
+    target: Target,
+) -> None:
+    types = target.ledger().ddl_types
+    with raw_db(target) as db:
+        db.execute(SCHEMA_VERSION_TABLE.format(**types))
+        for version in range(1, 10):
+            for statement in MIGRATIONS[version]:
+                db.execute(statement.format(**types))
+            db.execute(
+                "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", (version, 0.0)
+            )
+        for name in ("hubspot:burst", "hubspot:daily"):
+            db.execute(
+                "INSERT INTO rate_buckets (name, tokens, updated_at) VALUES (?, 0, 0)", (name,)
+            )
+    ledger = target.ledger()
+    try:
+        assert ledger.upgrade(at(1)) == (9, LATEST_VERSION)
+        assert ledger.rate_bucket("hubspot:burst") is None
+        assert ledger.rate_bucket("hubspot:daily") is not None
+        assert ledger.admit_call("hubspot:window", RollingWindow(limit=3, margin=0), at(2)).admitted
+    finally:
+        ledger.close()

@@ -2,31 +2,48 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
-from connectors.hubspot.ratelimit import RateBudget
+from connectors.hubspot.ratelimit import WINDOW, RateBudget
 from sync.clock import FixedClock
 from sync.errors import RateLimited
 from sync.ledger.sql import SqlLedger
+from sync.rules.rate_window import RollingWindow
 from tests.conftest import T0
+from tests.contract.rawdb import Target
 
 
-def _budget(ledger: SqlLedger, clock: FixedClock, slept: list[float], **kw: int) -> RateBudget:
+def _budget(ledger: SqlLedger, clock: FixedClock, slept: list[float], **kw: float) -> RateBudget:
     def sleep(seconds: float) -> None:
         slept.append(seconds)
         clock.advance(seconds)
 
-    limits = {"per_10s": 100, "daily": 250_000, "search_per_s": 4, **kw}
+    limits: dict[str, Any] = {"per_10s": 100, "daily": 250_000, "search_per_s": 4, **kw}
     return RateBudget(ledger, clock, sleep=sleep, **limits)
 
 
-def test_no_ten_second_window_ever_holds_more_calls_than_the_limit(
+def test_exactly_the_limit_less_the_margin_goes_in_a_window_and_the_next_waits_for_the_oldest(
     ledger: SqlLedger, clock: FixedClock
 ) -> None:
     slept: list[float] = []
     budget = _budget(ledger, clock, slept)
+    for _ in range(98):  # 100 less the default margin of 2, at once
+        budget.acquire()
+    assert slept == []
+    clock.advance(4)
+    budget.acquire()  # the 99th waits until the first call leaves the window, 10 s after it
+    assert slept == [pytest.approx(6.0)]
+
+
+def test_at_full_pace_the_window_is_spent_exactly_and_never_overspent(
+    ledger: SqlLedger, clock: FixedClock
+) -> None:
+    slept: list[float] = []
+    budget = _budget(ledger, clock, slept, margin=0)
     start = clock.now()
     times = []
     for _ in range(300):
@@ -35,19 +52,42 @@ def test_no_ten_second_window_ever_holds_more_calls_than_the_limit(
     for i, t in enumerate(times):
         in_window = sum(1 for u in times[i:] if u < t + 10)
         assert in_window <= 100
-    # and it keeps close to the limit: a burst of 10, then 9 a second (90% of 10 a second)
-    assert times[-1] < 10 + 290 / 9 + 0.1
+    # 100 calls at 0 s, 10 s and 20 s: the whole limit, where a bucket reached 0.9 of it
+    assert times[99] == 0.0
+    assert times[100] == pytest.approx(10.0)
+    assert times[-1] == pytest.approx(20.0)
 
 
-def test_two_workers_on_one_ledger_share_one_budget(ledger: SqlLedger, clock: FixedClock) -> None:
+def test_two_workers_on_one_ledger_share_one_window(ledger: SqlLedger, clock: FixedClock) -> None:
     slept: list[float] = []
     first, second = _budget(ledger, clock, slept), _budget(ledger, clock, slept)
-    for _ in range(5):
+    for _ in range(49):
         first.acquire()
         second.acquire()
-    assert not slept  # the burst allowance (10) is shared: exactly used up
+    assert not slept  # the window's 98 calls are shared: exactly used up
     first.acquire()
-    assert slept  # the eleventh call waited
+    assert slept == [pytest.approx(10.0)]  # the 99th waited for the first to leave
+
+
+def test_workers_asking_at_once_never_admit_more_than_the_window_allows(target: Target) -> None:
+    window = RollingWindow(limit=40, margin=2)
+    ledgers = [target.ledger() for _ in range(6)]
+    ledgers[0].open(T0)
+
+    def ask(ledger: SqlLedger) -> int:
+        # each worker asks 20 times in the same second; 120 asks in all for 38 places
+        now = [T0 + timedelta(seconds=i / 20) for i in range(20)]
+        return sum(1 for moment in now if ledger.admit_call(WINDOW, window, moment).admitted)
+
+    try:
+        with ThreadPoolExecutor(len(ledgers)) as pool:
+            admitted = list(pool.map(ask, ledgers))
+        assert sum(admitted) == 38
+        # and the window is full for everyone until its oldest call leaves
+        assert ledgers[0].admit_call(WINDOW, window, T0 + timedelta(seconds=9.99)).wait > 0
+    finally:
+        for opened in ledgers:
+            opened.close()
 
 
 def test_a_long_wait_goes_back_to_the_ledger_as_rate_limited(
@@ -64,23 +104,56 @@ def test_a_long_wait_goes_back_to_the_ledger_as_rate_limited(
     assert slept == []
 
 
-def test_an_exhausted_window_reported_by_hubspot_pauses_for_a_tenth_of_it(
+def test_an_exhausted_window_reported_by_hubspot_blocks_until_its_oldest_call_leaves(
+    ledger: SqlLedger, clock: FixedClock
+) -> None:
+    slept: list[float] = []
+    budget = _budget(ledger, clock, slept, per_10s=190)  # configured above the account's 100
+    for _ in range(100):
+        budget.acquire()
+    clock.advance(3)
+    budget.observe(
+        {"X-HubSpot-RateLimit-Remaining": "0", "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}
+    )
+    with pytest.raises(RateLimited) as held_back:  # a block goes back to the ledger
+        budget.acquire()
+    # until HubSpot frees a slot: when the first of the 100 leaves, 7 s on
+    assert held_back.value.retry_after_s == pytest.approx(7.0)
+    assert slept == []
+    clock.advance(7)
+    budget.acquire()
+    assert slept == []
+
+
+def test_an_exhausted_window_with_none_of_ours_in_it_blocks_for_a_whole_window(
     ledger: SqlLedger, clock: FixedClock
 ) -> None:
     slept: list[float] = []
     budget = _budget(ledger, clock, slept)
-    budget.observe(
-        {"X-HubSpot-RateLimit-Remaining": "0", "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"}
-    )
-    budget.acquire()  # the rolling window frees a slot soon: a 1 s pause, slept in the call
-    assert slept == [pytest.approx(1.0)]
+    budget.observe({"X-HubSpot-RateLimit-Remaining": "0"})  # another client spent it
+    with pytest.raises(RateLimited) as held_back:
+        budget.acquire()
+    assert held_back.value.retry_after_s == pytest.approx(10.0)
+
+
+def test_a_429s_block_on_the_window_goes_back_to_the_ledger_where_its_own_wait_is_slept(
+    ledger: SqlLedger, clock: FixedClock
+) -> None:
+    slept: list[float] = []
+    budget = _budget(ledger, clock, slept)
+    budget.rate_limited("TEN_SECONDLY_ROLLING", 10.0)
+    with pytest.raises(RateLimited) as held_back:  # HubSpot's block: not slept in the call
+        budget.acquire()
+    assert held_back.value.code == "budget_window"
+    assert held_back.value.retry_after_s == pytest.approx(10.0)
+    assert slept == []
 
 
 def test_a_429_blocks_the_bucket_its_policy_names(ledger: SqlLedger, clock: FixedClock) -> None:
     slept: list[float] = []
     budget = _budget(ledger, clock, slept)
     budget.rate_limited("SECONDLY", 1.0)
-    budget.acquire()  # the ten-secondly bucket is untouched
+    budget.acquire()  # the ten-secondly window is untouched
     assert slept == []
     budget.acquire(search=True)
     assert slept == [pytest.approx(1.0)]
@@ -90,10 +163,10 @@ def test_a_rate_bucket_reads_back_as_last_written(ledger: SqlLedger, clock: Fixe
     assert ledger.rate_bucket("hubspot:daily") is None
     ledger.take_tokens("hubspot:daily", 3, 1000.0, 0.5, clock.now())
     later = clock.advance(60)
-    ledger.correct_bucket("hubspot:burst", later, blocked_until=later + timedelta(seconds=10))
+    ledger.correct_bucket(WINDOW, later, blocked_until=later + timedelta(seconds=10))
 
     daily = ledger.rate_bucket("hubspot:daily")
-    burst = ledger.rate_bucket("hubspot:burst")
+    burst = ledger.rate_bucket(WINDOW)
 
     assert daily is not None
     assert daily.tokens == pytest.approx(997.0)
