@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
@@ -125,11 +126,23 @@ class RateBudget:
             # leaves. With the budget spending N - margin this happens only when
             # someone else spends the app's window too, or the limit configured
             # is above the account's; either way the budget waits for HubSpot.
-            self._ledger.block_window(WINDOW, self.window, now)
+            self._ledger.block_window(WINDOW, self._reported_window(headers), now)
         daily = header(headers, "X-HubSpot-RateLimit-Daily-Remaining")
         if daily is not None and daily.strip() == "0":
             wait = seconds_until_daily_reset(now, self.day_zone)
             self.block(DAILY, now + timedelta(seconds=wait))
+
+    def _reported_window(self, headers: Mapping[str, Any] | None) -> RollingWindow:
+        """The window HubSpot says it counts (``Interval-Milliseconds``), else the budget's.
+
+        HubSpot's is 10 s; an answer naming another (a test's sandbox, a
+        future policy) frees its slots on its own clock, and blocking for
+        ten seconds where one would do would stall every worker for nothing.
+        """
+        interval = header(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
+        if interval is None or not interval.strip().isdigit() or int(interval) <= 0:
+            return self.window
+        return replace(self.window, seconds=int(interval) / 1000)
 
     def rate_limited(self, policy: str | None, wait_s: float) -> None:
         """Record a 429: block the bucket its policy names for ``wait_s``, and count it."""

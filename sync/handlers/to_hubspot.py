@@ -313,7 +313,11 @@ class HubSpotEffects:
         outcomes = dict(written.errors)
         renamed = dict(written.renamed)
         unfound = [c for c, error in outcomes.items() if isinstance(error, SubjectAbsent)]
-        live = self._live_ids(targets, unfound)
+        live, unread = self._live_ids(targets, unfound)
+        for target in targets:  # a lookup that failed leaves its ids not yet absent
+            error = unread.get(target.event.seq)
+            if error is not None:
+                outcomes.update({c: error for c in target.contact_ids if c in unfound})
         if live:
             rewritten = again(live)
             self._rekey(rewritten.renamed)
@@ -322,27 +326,35 @@ class HubSpotEffects:
                 renamed[old] = rewritten.renamed.get(new, new)
         return outcomes, renamed
 
-    def _live_ids(self, targets: Sequence[_Target], ids: Sequence[str]) -> dict[str, str]:
+    def _live_ids(
+        self, targets: Sequence[_Target], ids: Sequence[str]
+    ) -> tuple[dict[str, str], dict[int, SyncError]]:
         """Where these known contacts live now (known id -> live id); the subject map follows.
 
         One batch read (with ``hs_merged_object_ids``) finds the record a
         merged id went into, where HubSpot's reads resolve old ids. An id it
         does not find is looked up by its subject's address (one read per
         subject that needs it). Ids found nowhere are left out: only they
-        are absent.
+        are absent. A lookup by address that fails is that event's error (by
+        seq), never the whole batch's: one 503 does not fail a hundred.
         """
         wanted = list(dict.fromkeys(ids))
         if not wanted:
-            return {}
+            return {}, {}
         live = self._hubspot.resolve_contacts(wanted)
+        unread: dict[int, SyncError] = {}
         for target in targets:
             lost = [c for c in target.contact_ids if c in wanted and c not in live]
             if lost and target.address:
-                found = self._hubspot.get_contact(target.address, by_email=True)
+                try:
+                    found = self._hubspot.get_contact(target.address, by_email=True)
+                except SyncError as exc:
+                    unread[target.event.seq] = exc
+                    continue
                 if found is not None:
                     live.update(dict.fromkeys(lost, found.id))
         self._rekey({old: new for old, new in live.items() if old != new})
-        return live
+        return live, unread
 
     def _rekey(self, moved: Mapping[str, str]) -> None:
         """The subject map follows contacts to the records they now are (old id -> new id)."""
@@ -366,8 +378,11 @@ class HubSpotEffects:
         """
         results: dict[int, Result] = {}
         purged: dict[int, list[str]] = {}
-        live = self._live_ids(targets, [c for t in targets for c in t.contact_ids])
+        live, unread = self._live_ids(targets, [c for t in targets for c in t.contact_ids])
+        results.update(unread)
         for target in targets:
+            if target.event.seq in unread:
+                continue
             # The live records, and the known ids no read found (HubSpot's
             # delete may still resolve one that its reads do not).
             ids = list(dict.fromkeys(live.get(c, c) for c in target.contact_ids))
@@ -394,9 +409,7 @@ class HubSpotEffects:
             if seq not in purged:
                 continue
             if seq in left:
-                results[seq] = RetryableError(
-                    "contact still readable after the GDPR delete", code="erasure_unverified"
-                )
+                results[seq] = left[seq]
                 continue
             results[seq] = Applied(
                 "contact_erased",
@@ -407,21 +420,33 @@ class HubSpotEffects:
             )
         return results
 
-    def _erasures_left(self, targets: Sequence[_Target], purged: dict[int, list[str]]) -> set[int]:
-        """The erasures (seqs) whose person HubSpot still finds, by any id or by the address.
+    def _erasures_left(
+        self, targets: Sequence[_Target], purged: dict[int, list[str]]
+    ) -> dict[int, SyncError]:
+        """The erasures (by seq) not yet verified, and why: HubSpot still finds the person
+        by an id or by the address, or the read by address failed.
 
         The ids are checked in one batch read (old merged ids included,
-        where reads resolve them); the address with one read per subject.
+        where reads resolve them); the address with one read per subject,
+        whose failure is that erasure's alone.
         """
         ids = [c for t in targets for c in (*t.contact_ids, *purged[t.event.seq])]
         found = self._hubspot.resolve_contacts(ids) if ids else {}
-        left: set[int] = set()
+        left: dict[int, SyncError] = {}
         for target in targets:
             seq = target.event.seq
-            if any(c in found for c in (*target.contact_ids, *purged[seq])) or (
-                target.address and self._hubspot.get_contact(target.address, by_email=True)
-            ):
-                left.add(seq)
+            try:
+                present = any(c in found for c in (*target.contact_ids, *purged[seq])) or (
+                    target.address is not None
+                    and self._hubspot.get_contact(target.address, by_email=True) is not None
+                )
+            except SyncError as exc:
+                left[seq] = exc
+                continue
+            if present:
+                left[seq] = RetryableError(
+                    "contact still readable after the GDPR delete", code="erasure_unverified"
+                )
         return left
 
     def _digests(self, target: _Target, deleted: Sequence[str] = ()) -> tuple[tuple[str, str], ...]:

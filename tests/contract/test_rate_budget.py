@@ -136,6 +136,19 @@ def test_an_exhausted_window_with_none_of_ours_in_it_blocks_for_a_whole_window(
     assert held_back.value.retry_after_s == pytest.approx(10.0)
 
 
+def test_an_exhausted_window_of_another_length_blocks_for_that_window_only(
+    ledger: SqlLedger, clock: FixedClock
+) -> None:
+    """HubSpot names its window (``Interval-Milliseconds``): a 1 s one frees within 1 s."""
+    slept: list[float] = []
+    budget = _budget(ledger, clock, slept)
+    budget.observe(
+        {"X-HubSpot-RateLimit-Remaining": "0", "X-HubSpot-RateLimit-Interval-Milliseconds": "1000"}
+    )
+    budget.acquire()  # the block is within max_sleep_s: slept in the call, then the call goes
+    assert slept == [pytest.approx(1.0)]
+
+
 def test_a_429s_block_on_the_window_goes_back_to_the_ledger_where_its_own_wait_is_slept(
     ledger: SqlLedger, clock: FixedClock
 ) -> None:

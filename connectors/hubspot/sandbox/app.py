@@ -138,7 +138,7 @@ async def _answer(
         response = _error(verdict.error, correlation_id)
         response.headers.update(verdict.headers)
         return response
-    decision = sb.faults.decide()
+    decision = sb.faults.decide(f"{request.url.path}?{request.url.query}")
     if decision.latency_ms:
         await asyncio.sleep(decision.latency_ms / 1000)
     if decision.hold:

@@ -20,6 +20,9 @@ class FaultSettings:
     timeout_rate: float = 0.0
     latency_ms: int = 0
     seed: int = 0
+    # Deterministic: every call whose path or query contains this text answers
+    # `error_status` (one address's lookups, say), on top of the random rates.
+    error_when: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The settings as `POST /_sandbox/faults` takes and returns them."""
@@ -77,13 +80,21 @@ class FaultInjector:
             ("error_status", int),
             ("latency_ms", int),
             ("seed", int),
+            ("error_when", str),
         ):
             if name in body:
                 try:
                     changes[name] = kind(body[name])
                 except (TypeError, ValueError):
                     raise validation_error(f"{name} must be a number") from None
-        unknown = set(body) - {"error_rate", "timeout_rate", "error_status", "latency_ms", "seed"}
+        unknown = set(body) - {
+            "error_rate",
+            "timeout_rate",
+            "error_status",
+            "latency_ms",
+            "seed",
+            "error_when",
+        }
         if unknown:
             raise validation_error(f"unknown fault settings: {', '.join(sorted(unknown))}")
         new = replace(current, **changes)
@@ -94,12 +105,14 @@ class FaultInjector:
         self.configure_from(new)
         return new
 
-    def decide(self) -> FaultDecision:
-        """The decision for the next API call."""
+    def decide(self, target: str = "") -> FaultDecision:
+        """The decision for the next API call (``target``: its path and query)."""
         with self._lock:
             s = self._settings
             hold = self._rng.random() < s.timeout_rate
             error = self._rng.random() < s.error_rate
+            if s.error_when and s.error_when in target:
+                hold, error = False, True
             if hold or error:
                 self.injected += 1
             return FaultDecision(

@@ -183,3 +183,33 @@ def test_while_residency_refuses_an_erasure_follows_a_merge_by_id_and_sends_no_a
     finally:
         system.operator.ledger.close()
         system.worker.close()
+
+
+def test_a_failed_lookup_by_address_fails_that_erasure_only(
+    sandbox_server: RunningSandbox, ledger_settings: dict[str, Any]
+) -> None:
+    """One erasure's read by address that HubSpot refuses is its own error, not its batch's."""
+    requests.post(f"{sandbox_server.base_url}/_sandbox/reset", timeout=10).raise_for_status()
+    system = build_system(sandbox_server.base_url, ledger_settings)
+    try:
+        kept = system.contact(EMAIL, firstname="Greta")
+        now = system.operator.clock.now()
+        system.operator.ledger.remember_subject("C-7", now, email=EMAIL, contact_ids=[kept])
+        # A known id HubSpot does not find, and an address whose lookup fails (503).
+        system.operator.ledger.remember_subject(
+            "C-8", now, email="failing@example.se", contact_ids=["999999"]
+        )
+        fault = {"error_status": 503, "error_when": "failing@"}
+        system.control("POST", "/_sandbox/faults", fault)
+        system.submit("erasure", "C-7", "e7")
+        system.submit("erasure", "C-8", "e8")
+        system.worker.run_until_idle()
+        assert system.sandbox_contact(kept) is None
+        assert system.event("e7").state.value == "done"
+        e8 = system.event("e8")
+        assert e8.state.value == "pending"
+        assert e8.last_error is not None
+        assert e8.last_error.code == "http_503"
+    finally:
+        system.operator.ledger.close()
+        system.worker.close()
