@@ -120,54 +120,62 @@ def test_two_thousand_mixed_events_survive_faults_and_none_is_applied_after_eras
     system = build_system(
         faulty_sandbox.base_url, ledger_settings, timeout_seconds=0.3, rate_limit_per_10s=10_000
     )
-    contact_emails: dict[str, str] = {}
-    for subject in range(SUBJECTS):
-        contact_emails[system.contact(_email(subject), firstname="First")] = _email(subject)
-    system.submit("marketing_opt_out", "warm-up", "warm-up", email="warm@example.se")
-    system.worker.run_until_idle()  # the residency verdict is read before the faults start
-    system.control("POST", "/_sandbox/faults", {"error_rate": 0.15, "error_status": 503,
-                                                 "timeout_rate": 0.05, "seed": 11})  # fmt: skip
+    try:
+        contact_emails: dict[str, str] = {}
+        for subject in range(SUBJECTS):
+            contact_emails[system.contact(_email(subject), firstname="First")] = _email(subject)
+        system.submit("marketing_opt_out", "warm-up", "warm-up", email="warm@example.se")
+        system.worker.run_until_idle()  # the residency verdict is read before the faults start
+        system.control("POST", "/_sandbox/faults", {"error_rate": 0.15, "error_status": 503,
+                                                     "timeout_rate": 0.05, "seed": 11})  # fmt: skip
 
-    done = threading.Event()
-    worker = threading.Thread(
-        target=_run_worker_until, args=(system, done, time.monotonic() + 240), daemon=True
-    )
-    worker.start()
-    bursts = threading.Thread(
-        target=_bursts_of_other_traffic, args=(faulty_sandbox.base_url, done), daemon=True
-    )
-    bursts.start()
-    rng = random.Random(2026)
-    for n, (kind, subject, fields) in enumerate(_mixed_events(rng)):
-        system.submit(kind, subject, f"ev-{n}", **fields)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
+        done = threading.Event()
+        worker = threading.Thread(
+            target=_run_worker_until, args=(system, done, time.monotonic() + 240), daemon=True
+        )
+        worker.start()
+        bursts = threading.Thread(
+            target=_bursts_of_other_traffic, args=(faulty_sandbox.base_url, done), daemon=True
+        )
+        bursts.start()
+        rng = random.Random(2026)
+        for n, (kind, subject, fields) in enumerate(_mixed_events(rng)):
+            system.submit(kind, subject, f"ev-{n}", **fields)
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            events = system.operator.events(limit=None)
+            if len(events) == EVENTS + 1 and all(e.state in FINISHED for e in events):
+                break
+            time.sleep(0.5)
+        done.set()
+        worker.join(30)
+        bursts.join(30)
+
         events = system.operator.events(limit=None)
-        if len(events) == EVENTS + 1 and all(e.state in FINISHED for e in events):
-            break
-        time.sleep(0.5)
-    done.set()
-    worker.join(30)
-    bursts.join(30)
-
-    events = system.operator.events(limit=None)
-    states = {e.event_id: e.state for e in events}
-    assert len(states) == EVENTS + 1  # none lost
-    unfinished = {
-        e.event_id: (e.state.value, e.kind.value, e.last_error.as_dict() if e.last_error else None)
-        for e in events
-        if e.state not in FINISHED
-    }
-    assert unfinished == {}, f"{len(unfinished)} unfinished, e.g. {list(unfinished.items())[:3]}"
-    counters = system.state()["counters"]
-    assert counters["faults"] > 50
-    rate_limited_codes = {e.last_error.code for e in events if e.last_error}
-    assert "rate_limited_ten_secondly_rolling" in rate_limited_codes  # hubsync met 429s
-    assert any(e.attempts > 1 for e in events)  # and 5xx or timeouts cost attempts
-    calls = system.api_requests()
-    assert _writes_after_erasure(calls, contact_emails) == []
-    system.operator.ledger.close()
-    system.worker.close()
+        states = {e.event_id: e.state for e in events}
+        assert len(states) == EVENTS + 1  # none lost
+        unfinished = {
+            e.event_id: (
+                e.state.value,
+                e.kind.value,
+                e.last_error.as_dict() if e.last_error else None,
+            )
+            for e in events
+            if e.state not in FINISHED
+        }
+        assert unfinished == {}, (
+            f"{len(unfinished)} unfinished, e.g. {list(unfinished.items())[:3]}"
+        )
+        counters = system.state()["counters"]
+        assert counters["faults"] > 50
+        rate_limited_codes = {e.last_error.code for e in events if e.last_error}
+        assert "rate_limited_ten_secondly_rolling" in rate_limited_codes  # hubsync met 429s
+        assert any(e.attempts > 1 for e in events)  # and 5xx or timeouts cost attempts
+        calls = system.api_requests()
+        assert _writes_after_erasure(calls, contact_emails) == []
+    finally:  # a failed assertion must not leave connections for the next test
+        system.operator.ledger.close()
+        system.worker.close()
 
 
 def test_a_permanent_403_dead_letters_and_replay_all_completes_after_the_fault(
